@@ -1,0 +1,2 @@
+(variable_name) @identifier
+(command_name (word) @identifier)

@@ -1,0 +1,1 @@
+(function_call name: (identifier) @_require (#eq? @_require "require")) @import

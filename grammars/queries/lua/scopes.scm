@@ -1,0 +1,2 @@
+(function_declaration) @scope
+(function_definition) @scope

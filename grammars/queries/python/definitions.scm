@@ -1,0 +1,3 @@
+(function_definition name: (identifier) @name) @definition.function
+(class_definition name: (identifier) @name) @definition.type
+(module (expression_statement (assignment left: (identifier) @name) @definition.constant))

@@ -1,0 +1,3 @@
+(function_definition) @scope
+(class_definition) @scope
+(lambda) @scope

@@ -1,0 +1,4 @@
+(identifier) @identifier
+(property_identifier) @identifier
+(shorthand_property_identifier) @identifier
+(type_identifier) @identifier

@@ -1,0 +1,207 @@
+//! The command line: argument parsing (clap) and the one-shot commands `complete` and `doctor`,
+//! which call the same engine the server uses.
+
+use std::{
+    fmt::Write as _,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+use crate::{
+    config::{self, Config},
+    documents::{Encoding, Position},
+    engine::Engine,
+    syntax::Languages,
+};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "switchboard",
+    version,
+    about = "An AI completion language server: Codex-class models for inline completions, Claude for code actions",
+    long_about = "Switchboard is a language server. Run it from your editor (it speaks LSP on stdio), or use the \
+                  commands below from a shell. With no API key it still completes from the symbols of your files."
+)]
+pub struct Cli {
+    /// Accepted for compatibility with editors that pass it (VS Code's language client does).
+    #[arg(long, global = true, hide = true)]
+    pub stdio: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Speak LSP over stdin/stdout (the default).
+    Serve,
+    /// Print one inline completion at FILE:LINE:COL (1-based; COL counts characters).
+    Complete {
+        /// The place to complete, e.g. src/main.rs:12:9
+        location: String,
+        /// Print JSON with the replaced range and the provider instead of the bare text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the configuration, keys (set or not, never their values), providers and grammars.
+    Doctor,
+}
+
+/// `FILE:LINE:COL`, split from the right so paths may contain colons.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Location {
+    pub file: PathBuf,
+    pub line: u32,
+    pub column: u32,
+}
+
+pub fn parse_location(s: &str) -> anyhow::Result<Location> {
+    let mut parts = s.rsplitn(3, ':');
+    let (col, line, file) = (parts.next(), parts.next(), parts.next());
+    let (Some(col), Some(line), Some(file)) = (col, line, file) else {
+        bail!("expected FILE:LINE:COL (1-based), e.g. src/main.rs:12:9; got `{s}`");
+    };
+    let line: u32 = line.parse().with_context(|| format!("LINE in `{s}` is not a number"))?;
+    let column: u32 = col.parse().with_context(|| format!("COL in `{s}` is not a number"))?;
+    if line == 0 || column == 0 {
+        bail!("LINE and COL are 1-based; `{s}` has a 0");
+    }
+    Ok(Location { file: PathBuf::from(file), line, column })
+}
+
+/// Reads a file for the engine: text, or a clear error for what cannot be completed.
+fn read_source(path: &Path) -> anyhow::Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.contains(&0) {
+        bail!("{} looks like a binary file; Switchboard completes text files only", path.display());
+    }
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+fn load_config(root: Option<&Path>) -> (Config, Vec<config::Problem>) {
+    let discovered = config::discover(root, &|k| std::env::var(k).ok());
+    let mut problems = discovered.problems;
+    let config = config::build(&discovered.layers, &mut problems);
+    (config, problems)
+}
+
+pub fn complete(location: &str, json: bool) -> anyhow::Result<()> {
+    let loc = parse_location(location)?;
+    let text = read_source(&loc.file)?;
+    let root = std::env::current_dir().ok();
+    let (config, problems) = load_config(root.as_deref());
+    for p in &problems {
+        eprintln!("switchboard: config: {p}");
+    }
+    let engine = Arc::new(Engine::new(config));
+    let path = std::fs::canonicalize(&loc.file).unwrap_or(loc.file.clone());
+    let uri = format!("file://{}", path.display());
+    let lang = Languages::global().by_path(&uri).map(|l| l.id.clone()).unwrap_or_else(|| "plaintext".into());
+    engine.open(&uri, &lang, 0, &text);
+    let pos = Position::new(loc.line - 1, loc.column - 1);
+    let (offset, inside) = engine.offset(&uri, pos, Encoding::Utf32)?;
+    if !inside {
+        bail!("{location} is past the end of the line or the file");
+    }
+    let local = engine.complete_local(&uri, offset, 1)?;
+    let best = local.candidates.first().filter(|_| local.word.rest.is_empty() && !local.word.prefix.is_empty());
+    match (best, json) {
+        (Some(c), false) => println!("{}", c.text),
+        (Some(c), true) => {
+            println!("{}", serde_json::json!({ "text": c.text, "replaces": local.word.prefix, "provider": "local" }))
+        }
+        (None, _) => {
+            eprintln!("switchboard: no completion at {location}");
+            std::process::exit(1);
+        }
+    }
+    Ok(())
+}
+
+/// The doctor's report, shared by `switchboard doctor` and the `switchboard.doctor` command.
+pub fn doctor_report(config: &Config, root: Option<&Path>) -> String {
+    let mut out = String::new();
+    let discovered = config::discover(root, &|k| std::env::var(k).ok());
+    let _ = writeln!(out, "Switchboard {}", env!("CARGO_PKG_VERSION"));
+    let _ = writeln!(out, "\nConfiguration");
+    match &discovered.user_file {
+        Some(p) => {
+            let _ = writeln!(out, "  user file:      {}", p.display());
+        }
+        None => {
+            let _ = writeln!(out, "  user file:      none (optional: $XDG_CONFIG_HOME/switchboard/config.toml)");
+        }
+    }
+    match &discovered.workspace_file {
+        Some(p) => {
+            let _ = writeln!(out, "  workspace file: {}", p.display());
+        }
+        None => {
+            let _ = writeln!(out, "  workspace file: none");
+        }
+    }
+    let mut problems = discovered.problems.clone();
+    config::build(&discovered.layers, &mut problems);
+    if problems.is_empty() {
+        let _ = writeln!(out, "  ok: parsed without problems");
+    }
+    for p in &problems {
+        let _ = writeln!(out, "  {}: {p}", if p.is_error { "error" } else { "warning" });
+    }
+    let _ = writeln!(out, "\nKeys (values are never shown)");
+    for var in key_vars(config) {
+        let state = match std::env::var(&var) {
+            Ok(v) if !v.is_empty() => "set",
+            _ => "not set",
+        };
+        let _ = writeln!(out, "  {var}: {state}");
+    }
+    let _ = writeln!(out, "\nRoutes");
+    for (task, chain) in &config.routes {
+        let _ = writeln!(out, "  {task:<9} {}", chain.join(" → "));
+    }
+    let langs = Languages::global();
+    let _ = writeln!(out, "\nLanguages");
+    let ok: Vec<&str> =
+        langs.iter().filter(|l| l.has_grammar() && l.query_errors().is_empty()).map(|l| l.id.as_str()).collect();
+    let _ = writeln!(out, "  {} loaded: {}", ok.len(), ok.join(", "));
+    for e in langs.errors.iter().chain(langs.iter().flat_map(|l| l.query_errors())) {
+        let _ = writeln!(out, "  error: {e}");
+    }
+    out
+}
+
+/// The env vars that hold keys for the configured providers (defaults plus any `api_key_env`).
+fn key_vars(config: &Config) -> Vec<String> {
+    let mut vars = vec!["OPENAI_API_KEY".to_owned(), "ANTHROPIC_API_KEY".to_owned()];
+    for settings in config.providers.values() {
+        if let Some(v) = settings.get("api_key_env").and_then(|v| v.as_str())
+            && !vars.iter().any(|x| x == v)
+        {
+            vars.push(v.to_owned());
+        }
+    }
+    vars
+}
+
+pub fn doctor() -> anyhow::Result<()> {
+    let root = std::env::current_dir().ok();
+    let (config, _) = load_config(root.as_deref());
+    print!("{}", doctor_report(&config, root.as_deref()));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_split_from_the_right() {
+        assert_eq!(parse_location("C:/x/a.rs:3:9").unwrap(), Location { file: "C:/x/a.rs".into(), line: 3, column: 9 });
+        assert!(parse_location("a.rs:0:1").is_err());
+        assert!(parse_location("a.rs:3").is_err());
+        assert!(parse_location("a.rs:x:1").unwrap_err().to_string().contains("LINE"));
+    }
+}

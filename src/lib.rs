@@ -1,0 +1,11 @@
+//! Switchboard: an AI completion language server. Inline completions go to Codex-class models, code
+//! actions to Claude, and the `local` provider answers from the open buffers when no key is set.
+//! See ARCHITECTURE.md for the code map.
+
+pub mod cli;
+pub mod completion;
+pub mod config;
+pub mod documents;
+pub mod engine;
+pub mod server;
+pub mod syntax;

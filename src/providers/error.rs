@@ -1,0 +1,345 @@
+//! Provider errors: what went wrong, whether to retry and when, and what the user should do.
+//!
+//! Messages never contain a key: they are built from the provider name, env var names and the
+//! upstream's error message (which masks keys itself).
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeoutPhase {
+    Connect,
+    FirstByte,
+    Idle,
+}
+
+impl std::fmt::Display for TimeoutPhase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TimeoutPhase::Connect => "connecting",
+            TimeoutPhase::FirstByte => "waiting for the first byte",
+            TimeoutPhase::Idle => "waiting for the next event",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ProviderError {
+    #[error("{provider}: the key was rejected ({message}); {hint}")]
+    Auth { provider: String, message: String, hint: String },
+    #[error("{provider}: rate limited: {message}")]
+    RateLimited {
+        provider: String,
+        message: String,
+        retry_after: Option<Duration>,
+        /// Quota or spend cap exhausted: waiting will not help.
+        fatal: bool,
+    },
+    #[error("{provider}: overloaded: {message}")]
+    Overloaded { provider: String, message: String, retry_after: Option<Duration> },
+    #[error("{provider}: server error {status}: {message}")]
+    Server { provider: String, status: u16, message: String, retry_after: Option<Duration> },
+    #[error("{provider}: request rejected ({status}): {message}")]
+    BadRequest { provider: String, status: u16, message: String },
+    #[error("{provider}: model `{model}` not found or not available to this key: {message}; check `model` in the config")]
+    ModelNotFound { provider: String, model: String, message: String },
+    #[error("{provider}: timed out {phase} after {after:?}")]
+    Timeout { provider: String, phase: TimeoutPhase, after: Duration },
+    #[error("{provider}: cannot connect to {url}: {message}")]
+    Connect { provider: String, url: String, message: String },
+    #[error("{provider}: stream closed before {expected}")]
+    StreamClosed { provider: String, expected: String },
+    #[error("{provider}: error in stream ({code}): {message}")]
+    Stream {
+        provider: String,
+        code: String,
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    #[error("{provider}: refused to send the key over plain http to {url}; use https (plain http is allowed only for loopback hosts)")]
+    Refused { provider: String, url: String },
+    #[error("{provider}: {message}")]
+    Config { provider: String, message: String },
+}
+
+/// Stream error codes that mean "do not try again" (Codex CLI's list plus Anthropic's billing).
+const FATAL_CODES: &[&str] = &[
+    "context_length_exceeded",
+    "insufficient_quota",
+    "usage_not_included",
+    "invalid_prompt",
+    "billing_error",
+    "invalid_request_error",
+    "authentication_error",
+    "permission_error",
+    "not_found_error",
+    "request_too_large",
+];
+
+impl ProviderError {
+    pub fn provider(&self) -> &str {
+        match self {
+            ProviderError::Auth { provider, .. }
+            | ProviderError::RateLimited { provider, .. }
+            | ProviderError::Overloaded { provider, .. }
+            | ProviderError::Server { provider, .. }
+            | ProviderError::BadRequest { provider, .. }
+            | ProviderError::ModelNotFound { provider, .. }
+            | ProviderError::Timeout { provider, .. }
+            | ProviderError::Connect { provider, .. }
+            | ProviderError::StreamClosed { provider, .. }
+            | ProviderError::Stream { provider, .. }
+            | ProviderError::Refused { provider, .. }
+            | ProviderError::Config { provider, .. } => provider,
+        }
+    }
+
+    /// Worth trying the same provider again (for actions; completions never retry).
+    pub fn retryable(&self) -> bool {
+        match self {
+            ProviderError::RateLimited { fatal, .. } => !fatal,
+            ProviderError::Overloaded { .. }
+            | ProviderError::Server { .. }
+            | ProviderError::Timeout { .. }
+            | ProviderError::Connect { .. }
+            | ProviderError::StreamClosed { .. } => true,
+            ProviderError::Stream { code, .. } => !FATAL_CODES.contains(&code.as_str()),
+            _ => false,
+        }
+    }
+
+    /// The delay the upstream asked for, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ProviderError::RateLimited { retry_after, .. }
+            | ProviderError::Overloaded { retry_after, .. }
+            | ProviderError::Server { retry_after, .. }
+            | ProviderError::Stream { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    pub fn is_auth(&self) -> bool {
+        matches!(self, ProviderError::Auth { .. })
+    }
+
+    /// Waiting will not help and the user must act (quota, key, config).
+    pub fn is_fatal(&self) -> bool {
+        match self {
+            ProviderError::RateLimited { fatal, .. } => *fatal,
+            ProviderError::Auth { .. } | ProviderError::Refused { .. } | ProviderError::Config { .. } => true,
+            ProviderError::Stream { code, .. } => FATAL_CODES.contains(&code.as_str()),
+            _ => false,
+        }
+    }
+
+    pub(crate) fn timeout(provider: &str, phase: TimeoutPhase, after: Duration) -> Self {
+        ProviderError::Timeout { provider: provider.to_owned(), phase, after }
+    }
+
+    pub(crate) fn closed(provider: &str, expected: &str) -> Self {
+        ProviderError::StreamClosed { provider: provider.to_owned(), expected: expected.to_owned() }
+    }
+
+    /// An error event inside a 200 stream, mapped like its HTTP twin where the code says which.
+    pub(crate) fn in_stream(provider: &str, code: &str, message: &str) -> Self {
+        let retry_after = parse_try_again(message);
+        let provider = provider.to_owned();
+        let message = message.to_owned();
+        match code {
+            "insufficient_quota" | "usage_not_included" => {
+                ProviderError::RateLimited { provider, message, retry_after: None, fatal: true }
+            }
+            "rate_limit_exceeded" | "rate_limit_error" | "too_many_requests" => {
+                ProviderError::RateLimited { provider, message, retry_after, fatal: false }
+            }
+            "overloaded_error" | "server_is_overloaded" | "slow_down" => {
+                ProviderError::Overloaded { provider, message, retry_after }
+            }
+            "authentication_error" | "invalid_api_key" => ProviderError::Auth {
+                provider,
+                message,
+                hint: "check the key".into(),
+            },
+            _ => ProviderError::Stream { provider, code: code.to_owned(), message, retry_after },
+        }
+    }
+}
+
+/// Who the error is about, for the messages: provider name, model, where the key comes from.
+pub(crate) struct ErrorContext<'a> {
+    pub provider: &'a str,
+    pub model: &'a str,
+    pub key_hint: &'a str,
+}
+
+/// Classifies a non-2xx answer from its status, headers and body (OpenAI and Anthropic shapes).
+pub(crate) fn classify_http(
+    cx: &ErrorContext<'_>,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &str,
+) -> ProviderError {
+    let (kind, code, message) = error_body(body);
+    let message = if message.is_empty() {
+        status.canonical_reason().unwrap_or("no message").to_owned()
+    } else {
+        message
+    };
+    let retry_after = header_retry_after(headers).or_else(|| parse_try_again(&message));
+    let should_retry = headers
+        .get("x-should-retry")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.eq_ignore_ascii_case("true"));
+    let provider = cx.provider.to_owned();
+    let s = status.as_u16();
+    let quota = |t: &str| {
+        t.contains("insufficient_quota") || t.contains("spend") || t.contains("credit balance")
+    };
+    match s {
+        401 | 403 => ProviderError::Auth { provider, message, hint: cx.key_hint.to_owned() },
+        404 if code == "model_not_found" || kind == "not_found_error" || message.contains("model") => {
+            ProviderError::ModelNotFound { provider, model: cx.model.to_owned(), message }
+        }
+        429 => {
+            // A spend-cap 429 comes without retry-after; insufficient_quota says so in its code.
+            let fatal = quota(&code)
+                || quota(&kind)
+                || (kind == "rate_limit_error" && retry_after.is_none() && quota(&message.to_lowercase()))
+                || should_retry == Some(false);
+            ProviderError::RateLimited { provider, message, retry_after, fatal }
+        }
+        529 | 503 => ProviderError::Overloaded { provider, message, retry_after },
+        500.. if should_retry != Some(false) => {
+            ProviderError::Server { provider, status: s, message, retry_after }
+        }
+        408 | 409 if should_retry != Some(false) => {
+            ProviderError::Server { provider, status: s, message, retry_after }
+        }
+        _ if should_retry == Some(true) => {
+            ProviderError::Server { provider, status: s, message, retry_after }
+        }
+        _ => ProviderError::BadRequest { provider, status: s, message },
+    }
+}
+
+/// Reads `{"error":{type,code,message}}` (OpenAI), `{"type":"error","error":{type,message}}`
+/// (Anthropic), `{"error":"…"}` (Ollama) or `{"message":…}`; falls back to the raw text.
+pub(crate) fn error_body(body: &str) -> (String, String, String) {
+    let text = |v: Option<&serde_json::Value>| -> String {
+        match v {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            _ => String::new(),
+        }
+    };
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else {
+        return (String::new(), String::new(), body.trim().chars().take(300).collect());
+    };
+    let e = v.get("error").filter(|e| e.is_object()).unwrap_or(&v);
+    let message = match v.get("error") {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        _ => text(e.get("message")),
+    };
+    (text(e.get("type")), text(e.get("code")), message)
+}
+
+/// `retry-after-ms` (float ms) or `retry-after` (seconds).
+pub(crate) fn header_retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::trim);
+    if let Some(ms) = get("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
+        return secs(ms / 1000.0);
+    }
+    get("retry-after").and_then(|v| v.parse::<f64>().ok()).and_then(secs)
+}
+
+fn secs(s: f64) -> Option<Duration> {
+    (s.is_finite() && s >= 0.0).then(|| Duration::from_secs_f64(s))
+}
+
+/// "Please try again in 1.898s" / "in 250ms" / "in 3 seconds".
+pub(crate) fn parse_try_again(message: &str) -> Option<Duration> {
+    let lower = message.to_ascii_lowercase();
+    let at = lower.find("try again in")? + "try again in".len();
+    let rest = lower[at..].trim_start();
+    let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+    let value: f64 = rest[..end].parse().ok()?;
+    let unit = rest[end..].trim_start();
+    if unit.starts_with("ms") {
+        secs(value / 1000.0)
+    } else if unit.starts_with('s') {
+        secs(value)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn cx() -> ErrorContext<'static> {
+        ErrorContext { provider: "codex", model: "gpt-x", key_hint: "set OPENAI_API_KEY" }
+    }
+
+    fn classify(status: u16, headers: &[(&'static str, &'static str)], body: &str) -> ProviderError {
+        let mut h = HeaderMap::new();
+        for (k, v) in headers {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        classify_http(&cx(), StatusCode::from_u16(status).unwrap(), &h, body)
+    }
+
+    #[test]
+    fn classifies_statuses() {
+        let auth = classify(401, &[], r#"{"error":{"message":"Incorrect API key provided: sk-ab***cd","type":"invalid_request_error","code":"invalid_api_key"}}"#);
+        assert!(auth.is_auth() && !auth.retryable());
+        assert!(auth.to_string().contains("codex") && auth.to_string().contains("OPENAI_API_KEY"));
+
+        let nf = classify(404, &[], r#"{"type":"error","error":{"type":"not_found_error","message":"model: claude-nope"}}"#);
+        assert!(matches!(nf, ProviderError::ModelNotFound { .. }));
+
+        let rl = classify(429, &[("retry-after", "2")], r#"{"error":{"message":"Rate limit reached. Please try again in 1.898s.","type":"tokens","code":"rate_limit_exceeded"}}"#);
+        assert!(rl.retryable());
+        assert_eq!(rl.retry_after(), Some(Duration::from_secs(2)));
+
+        let rl = classify(429, &[], r#"{"error":{"message":"Please try again in 1.898s.","type":"tokens","code":"rate_limit_exceeded"}}"#);
+        assert_eq!(rl.retry_after(), Some(Duration::from_millis(1898)));
+        let rl = classify(429, &[("retry-after-ms", "250.5")], "{}");
+        assert_eq!(rl.retry_after(), Some(Duration::from_micros(250_500)));
+
+        let quota = classify(429, &[], r#"{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}"#);
+        assert!(!quota.retryable() && quota.is_fatal());
+        let cap = classify(429, &[], r#"{"type":"error","error":{"type":"rate_limit_error","message":"You have reached your monthly spend limit"}}"#);
+        assert!(!cap.retryable());
+        let no = classify(429, &[("x-should-retry", "false")], "{}");
+        assert!(!no.retryable());
+
+        assert!(matches!(classify(500, &[], "oops"), ProviderError::Server { status: 500, .. }));
+        assert!(matches!(classify(503, &[], "{}"), ProviderError::Overloaded { .. }));
+        let over = classify(529, &[], r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#);
+        assert!(matches!(over, ProviderError::Overloaded { .. }) && over.retryable());
+        assert!(!classify(400, &[], r#"{"error":{"message":"bad","type":"invalid_request_error"}}"#).retryable());
+        assert!(classify(409, &[], "{}").retryable());
+        assert!(classify(400, &[("x-should-retry", "true")], "{}").retryable());
+        let ollama = classify(400, &[], r#"{"error":"qwen does not support insert"}"#);
+        assert!(ollama.to_string().contains("does not support insert"));
+    }
+
+    #[test]
+    fn stream_errors_map_codes() {
+        let e = ProviderError::in_stream("codex", "rate_limit_exceeded", "Please try again in 11.054s.");
+        assert_eq!(e.retry_after(), Some(Duration::from_millis(11054)));
+        assert!(e.retryable());
+        assert!(!ProviderError::in_stream("codex", "context_length_exceeded", "x").retryable());
+        assert!(!ProviderError::in_stream("codex", "insufficient_quota", "x").retryable());
+        assert!(ProviderError::in_stream("claude", "overloaded_error", "Overloaded").retryable());
+        assert!(ProviderError::in_stream("codex", "server_error", "x").retryable());
+        assert_eq!(parse_try_again("try again in 250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_try_again("Try again in 3 seconds"), Some(Duration::from_secs(3)));
+        assert_eq!(parse_try_again("nothing"), None);
+    }
+}

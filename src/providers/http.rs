@@ -1,0 +1,286 @@
+//! The shared HTTP client and one endpoint per provider: key handling, timeouts, status errors.
+//!
+//! A key goes only to its provider's own base URL, never over plain http except to loopback, and
+//! never through a redirect (the client follows none).
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Client, Method, RequestBuilder, Response, Url};
+
+use super::config::{ProviderConfig, Timeouts};
+use super::error::{ErrorContext, ProviderError, TimeoutPhase, classify_http};
+use super::keys::{KeySource, Secret};
+use super::{CheckReport, ProviderKind};
+
+/// The one client every provider shares: keep-alive pool, HTTP/2 when the server offers it (ALPN).
+pub fn shared_client() -> Client {
+    // reqwest is built without a default TLS provider; installing ring twice is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Client::builder()
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(8)
+        .tcp_nodelay(true)
+        .tcp_keepalive(Duration::from_secs(30))
+        .connect_timeout(Timeouts::ACTION.connect)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_default()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthStyle {
+    Bearer,
+    /// Anthropic's `x-api-key`.
+    XApiKey,
+}
+
+/// Everything a provider needs to talk to its host.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub provider: String,
+    pub model: String,
+    pub base_url: String,
+    pub key: KeySource,
+    pub auth: AuthStyle,
+    pub headers: HeaderMap,
+    pub client: Client,
+}
+
+impl Endpoint {
+    pub fn from_config(client: &Client, cfg: &ProviderConfig, auth: AuthStyle) -> Result<Self, ProviderError> {
+        let base_url = cfg.resolved_base_url();
+        let config_err = |message: String| ProviderError::Config { provider: cfg.name.clone(), message };
+        Url::parse(&base_url).map_err(|e| config_err(format!("base_url `{base_url}` is not a URL: {e}")))?;
+        let mut headers = HeaderMap::new();
+        for (k, v) in &cfg.headers {
+            let name = HeaderName::try_from(k.as_str()).map_err(|_| config_err(format!("bad header name `{k}`")))?;
+            let value = HeaderValue::try_from(v.as_str()).map_err(|_| config_err(format!("bad value for header `{k}`")))?;
+            headers.insert(name, value);
+        }
+        let key = if let Some(cmd) = &cfg.api_key_cmd {
+            KeySource::Command(cmd.argv())
+        } else if let Some(var) = cfg.key_env() {
+            // OpenAI-compatible local servers work without a key; hosted OpenAI/Anthropic do not.
+            let optional = cfg.api_key_env.is_none()
+                && (cfg.base_url.is_some() || cfg.kind == ProviderKind::OpenaiChat)
+                && is_loopback_url(&base_url);
+            KeySource::Env { var, optional }
+        } else {
+            KeySource::None
+        };
+        Ok(Endpoint {
+            provider: cfg.name.clone(),
+            model: cfg.model.clone(),
+            base_url,
+            key,
+            auth,
+            headers,
+            client: client.clone(),
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+
+    fn error_cx(&self) -> (String, ErrorContext<'_>) {
+        (self.key.hint(), ErrorContext { provider: &self.provider, model: &self.model, key_hint: "" })
+    }
+
+    /// Resolves the key and refuses to send it over plain http to a non-loopback host.
+    pub async fn key_for(&self, url: &str) -> Result<Option<Secret>, ProviderError> {
+        let key = self.key.resolve().await.map_err(|e| ProviderError::Auth {
+            provider: self.provider.clone(),
+            message: e.to_string(),
+            hint: self.key.hint(),
+        })?;
+        if key.is_some() && url.starts_with("http://") && !is_loopback_url(url) {
+            return Err(ProviderError::Refused { provider: self.provider.clone(), url: url.to_owned() });
+        }
+        Ok(key)
+    }
+
+    /// A request to `path` with the provider's headers and key.
+    pub async fn request(&self, method: Method, path: &str) -> Result<RequestBuilder, ProviderError> {
+        let url = self.url(path);
+        let key = self.key_for(&url).await?;
+        let mut rb = self.client.request(method, &url).headers(self.headers.clone());
+        if let Some(key) = key {
+            let (name, value) = match self.auth {
+                AuthStyle::Bearer => ("authorization", format!("Bearer {}", key.expose())),
+                AuthStyle::XApiKey => ("x-api-key", key.expose().to_owned()),
+            };
+            let mut value = HeaderValue::try_from(value).map_err(|_| ProviderError::Auth {
+                provider: self.provider.clone(),
+                message: "the key contains characters not allowed in a header".into(),
+                hint: self.key.hint(),
+            })?;
+            value.set_sensitive(true);
+            rb = rb.header(name, value);
+        }
+        Ok(rb)
+    }
+
+    /// Sends and waits for the status line; non-2xx answers become classified errors.
+    pub async fn send(&self, rb: RequestBuilder, t: Timeouts) -> Result<Response, ProviderError> {
+        let limit = t.connect + t.first_byte;
+        let resp = match tokio::time::timeout(limit, rb.send()).await {
+            Err(_) => return Err(ProviderError::timeout(&self.provider, TimeoutPhase::FirstByte, limit)),
+            Ok(Err(e)) => return Err(self.transport_error(&e, t)),
+            Ok(Ok(resp)) => resp,
+        };
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = match tokio::time::timeout(t.idle.max(Duration::from_secs(1)), resp.text()).await {
+            Ok(Ok(body)) => body,
+            _ => String::new(),
+        };
+        let (hint, mut cx) = self.error_cx();
+        cx.key_hint = &hint;
+        if let Some(id) = headers.get("x-request-id").or_else(|| headers.get("request-id")) {
+            tracing::debug!(provider = %self.provider, status = %status, request_id = ?id, "upstream error");
+        }
+        Err(classify_http(&cx, status, &headers, &body))
+    }
+
+    /// POSTs a JSON body and decodes the streamed reply.
+    pub async fn post_stream<D: super::sse::Decoder>(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+        t: Timeouts,
+        framing: super::sse::Framing,
+        decoder: D,
+    ) -> Result<super::EventStream, ProviderError> {
+        let rb = self.request(Method::POST, path).await?.json(body);
+        let resp = self.send(rb, t).await?;
+        super::sse::from_response(&self.provider, resp, framing, t, decoder)
+    }
+
+    pub fn transport_error(&self, e: &reqwest::Error, t: Timeouts) -> ProviderError {
+        if e.is_timeout() {
+            let phase = if e.is_connect() { TimeoutPhase::Connect } else { TimeoutPhase::FirstByte };
+            return ProviderError::timeout(&self.provider, phase, t.connect);
+        }
+        ProviderError::Connect {
+            provider: self.provider.clone(),
+            url: self.base_url.clone(),
+            message: error_chain(e),
+        }
+    }
+
+    /// Doctor: GET a model list and look for the configured model.
+    /// `list`/`id` name the JSON array and the id field (`data`/`id`, Ollama `models`/`name`).
+    pub async fn check_models(&self, path: &str, list: &str, id: &str) -> CheckReport {
+        let mut report = CheckReport {
+            provider: self.provider.clone(),
+            reachable: false,
+            key_accepted: None,
+            model_listed: None,
+            ok: false,
+            verdict: String::new(),
+        };
+        let t = Timeouts { connect: Duration::from_secs(5), first_byte: Duration::from_secs(10), idle: Duration::from_secs(10) };
+        let rb = match self.request(Method::GET, path).await {
+            Ok(rb) => rb,
+            Err(e) => {
+                report.key_accepted = Some(false).filter(|_| e.is_auth());
+                report.verdict = e.to_string();
+                return report;
+            }
+        };
+        let resp = match self.send(rb, t).await {
+            Ok(resp) => resp,
+            Err(e) => {
+                report.reachable = !matches!(e, ProviderError::Connect { .. } | ProviderError::Timeout { .. });
+                if e.is_auth() {
+                    report.key_accepted = Some(false);
+                }
+                report.verdict = e.to_string();
+                return report;
+            }
+        };
+        report.reachable = true;
+        report.key_accepted = (self.key != KeySource::None).then_some(true);
+        let body: serde_json::Value = match resp.json().await {
+            Ok(v) => v,
+            Err(_) => {
+                report.ok = true;
+                report.verdict = format!("{}: reachable at {}; the model list was unreadable", self.provider, self.base_url);
+                return report;
+            }
+        };
+        let ids: Vec<&str> = body
+            .get(list)
+            .and_then(|l| l.as_array())
+            .map(|a| a.iter().filter_map(|m| m.get(id).and_then(|v| v.as_str())).collect())
+            .unwrap_or_default();
+        let listed = ids.iter().any(|m| *m == self.model || m.strip_suffix(":latest") == Some(&self.model));
+        report.model_listed = Some(listed);
+        report.ok = listed;
+        report.verdict = if listed {
+            format!("{}: ok — {} at {}", self.provider, self.model, self.base_url)
+        } else {
+            format!(
+                "{}: reachable, but model `{}` is not listed at {} ({} models); fix `model` in the config",
+                self.provider,
+                self.model,
+                self.base_url,
+                ids.len()
+            )
+        };
+        report
+    }
+}
+
+/// The source chain of a reqwest error, without the URL's query (keys are never in URLs anyway).
+fn error_chain(e: &reqwest::Error) -> String {
+    let mut msg = e.without_url_ref().to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    msg
+}
+
+/// `http://localhost`, `127.0.0.0/8` and `::1` are loopback; anything unparsable is not.
+pub fn is_loopback_url(url: &str) -> bool {
+    let Ok(u) = Url::parse(url) else { return false };
+    match u.host_str() {
+        Some("localhost") => true,
+        Some(h) => h.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()),
+        None => false,
+    }
+}
+
+/// Merges the configured extra fields over a generated body.
+pub fn merge_extra(body: &mut serde_json::Value, extra: &serde_json::Map<String, serde_json::Value>) {
+    if let Some(obj) = body.as_object_mut() {
+        for (k, v) in extra {
+            obj.insert(k.clone(), v.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts() {
+        for u in ["http://localhost:8080", "http://127.0.0.1/v1", "http://127.3.4.5", "http://[::1]:9/x"] {
+            assert!(is_loopback_url(u), "{u}");
+        }
+        for u in ["http://example.com", "http://10.0.0.1", "http://localhost.evil.com", "nonsense"] {
+            assert!(!is_loopback_url(u), "{u}");
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! `openai-fim`: legacy POST `{base}/completions` with `prompt` + `suffix` (wire-protocols §4.1), for
+//! local servers and instruct models with real fill-in-the-middle.
+
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use serde_json::{Value, json};
+
+use super::config::ProviderConfig;
+use super::error::ProviderError;
+use super::http::{AuthStyle, Endpoint, merge_extra};
+use super::openai_chat::ChunkDecoder;
+use super::sse::Framing;
+use super::{CheckReport, EventStream, ModelRequest, Provider, ProviderKind, prompt};
+
+pub struct OpenAiFim {
+    cfg: ProviderConfig,
+    ep: Arc<Endpoint>,
+}
+
+impl OpenAiFim {
+    pub fn new(client: &reqwest::Client, cfg: ProviderConfig) -> Result<Self, ProviderError> {
+        let ep = Arc::new(Endpoint::from_config(client, &cfg, AuthStyle::Bearer)?);
+        Ok(OpenAiFim { cfg, ep })
+    }
+
+    /// The raw prefix (context first) as `prompt`, the code after the cursor as `suffix`.
+    pub fn body(&self, req: &ModelRequest) -> Value {
+        let (prefix, suffix) = if req.prefix.is_empty() && req.suffix.is_empty() {
+            (prompt::with_context(req), String::new())
+        } else {
+            let mut p = req.context.clone();
+            if !p.is_empty() && !p.ends_with('\n') {
+                p.push('\n');
+            }
+            p.push_str(&req.prefix);
+            (p, req.suffix.clone())
+        };
+        let max = req.max_output_tokens.or(self.cfg.max_output_tokens).unwrap_or(128);
+        let mut body = json!({
+            "model": self.cfg.model,
+            "prompt": prefix,
+            "suffix": suffix,
+            "max_tokens": max,
+            "stream": true,
+            "stream_options": {"include_usage": true},
+        });
+        if !req.stop.is_empty() {
+            body["stop"] = json!(req.stop.iter().take(4).collect::<Vec<_>>());
+        }
+        merge_extra(&mut body, &self.cfg.extra);
+        body
+    }
+}
+
+impl Provider for OpenAiFim {
+    fn name(&self) -> &str {
+        &self.cfg.name
+    }
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::OpenaiFim
+    }
+    fn model(&self) -> &str {
+        &self.cfg.model
+    }
+
+    fn stream(&self, req: ModelRequest) -> BoxFuture<'static, Result<EventStream, ProviderError>> {
+        let ep = self.ep.clone();
+        let body = self.body(&req);
+        let t = self.cfg.timeouts(&req.task);
+        Box::pin(async move {
+            let decoder = ChunkDecoder::completions(&ep.provider);
+            ep.post_stream("/completions", &body, t, Framing::Sse, decoder).await
+        })
+    }
+
+    fn check(&self) -> BoxFuture<'static, CheckReport> {
+        let ep = self.ep.clone();
+        Box::pin(async move { ep.check_models("/models", "data", "id").await })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fake_server::{FakeServer, Reply};
+    use super::super::http::shared_client;
+    use super::super::prompt::request;
+    use super::super::{StreamEvent, Task};
+    use super::*;
+    use futures_util::TryStreamExt;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn prompt_and_suffix_over_http() {
+        let sse = concat!(
+            "data: {\"id\":\"cmpl-1\",\"object\":\"text_completion\",\"choices\":[{\"text\":\"a +\",\"index\":0,\"finish_reason\":null}]}\n\n",
+            "data: {\"id\":\"cmpl-1\",\"object\":\"text_completion\",\"choices\":[{\"text\":\" b\",\"index\":0,\"finish_reason\":\"stop\"}]}\n\n",
+            "data: [DONE]\n\n"
+        );
+        let server = FakeServer::start(vec![Reply::sse_events(sse, Duration::from_millis(2))]).await;
+        let mut cfg = ProviderConfig::new("fim", ProviderKind::OpenaiFim, "gpt-3.5-turbo-instruct");
+        cfg.base_url = Some(server.url("/v1"));
+        cfg.api_key_env = Some("SWITCHBOARD_TEST_UNSET_KEY".into());
+        cfg.api_key_cmd = Some(super::super::config::CommandLine::Argv(vec!["printf".into(), "k".into()]));
+        let p = OpenAiFim::new(&shared_client(), cfg).unwrap();
+        let events: Vec<_> = p.stream(request(Task::Inline)).await.unwrap().try_collect().await.unwrap();
+        assert_eq!(events.last(), Some(&StreamEvent::Done { stop_reason: Some("stop".into()) }));
+        let r = &server.requests().await[0];
+        assert_eq!(r.path, "/v1/completions");
+        let body: Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(body["prompt"], "path: src/lib.rs\nfn add(a: i32, b: i32) -> i32 {\n    ");
+        assert_eq!(body["suffix"], "\n}\n");
+    }
+}

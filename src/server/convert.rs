@@ -1,0 +1,152 @@
+//! Conversions between LSP types and the engine's plain data: positions, changes, completion items
+//! and the server's advertised capabilities.
+
+use std::ops::Range as ByteRange;
+
+use tower_lsp_server::gen_lsp_types::*;
+
+use crate::{
+    completion::local,
+    documents::{self, Change, Document, Encoding},
+    engine::LocalCompletion,
+};
+
+pub fn position(p: Position) -> documents::Position {
+    documents::Position::new(p.line, p.character)
+}
+
+pub fn lsp_position(p: documents::Position) -> Position {
+    Position { line: p.line, character: p.character }
+}
+
+pub fn range(doc: &Document, bytes: ByteRange<usize>, enc: Encoding) -> Range {
+    Range { start: lsp_position(doc.position_of(bytes.start, enc)), end: lsp_position(doc.position_of(bytes.end, enc)) }
+}
+
+pub fn change(event: TextDocumentContentChangeEvent) -> Change {
+    match event {
+        TextDocumentContentChangeEvent::TextDocumentContentChangePartial(p) => {
+            Change { range: Some((position(p.range.start), position(p.range.end))), text: p.text }
+        }
+        TextDocumentContentChangeEvent::TextDocumentContentChangeWholeDocument(w) => {
+            Change { range: None, text: w.text }
+        }
+    }
+}
+
+fn item_kind(kind: local::SymbolKind) -> CompletionItemKind {
+    use local::SymbolKind as K;
+    match kind {
+        K::Function => CompletionItemKind::Function,
+        K::Method => CompletionItemKind::Method,
+        K::Type => CompletionItemKind::Class,
+        K::Constant => CompletionItemKind::Constant,
+        K::Module => CompletionItemKind::Module,
+        K::Member => CompletionItemKind::Field,
+        K::Macro => CompletionItemKind::Function,
+        K::Word => CompletionItemKind::Text,
+    }
+}
+
+/// Popup items: each replaces exactly the typed part of the word.
+pub fn local_items(doc: &Document, local: &LocalCompletion, enc: Encoding) -> Vec<CompletionItem> {
+    let replace = range(doc, local.word.typed.clone(), enc);
+    local
+        .candidates
+        .iter()
+        .enumerate()
+        .map(|(i, c)| CompletionItem {
+            label: c.text.clone(),
+            kind: Some(item_kind(c.kind)),
+            detail: Some(match &c.source {
+                None => "local".to_owned(),
+                Some(uri) => format!("local · {}", uri.rsplit('/').next().unwrap_or(uri)),
+            }),
+            sort_text: Some(format!("{i:04}")),
+            filter_text: Some(c.text.clone()),
+            text_edit: Some(CompletionItemTextEdit::TextEdit(TextEdit { range: replace, new_text: c.text.clone() })),
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// Ghost text that replaces `typed` with `text`; accepting runs `switchboard.accept`.
+pub fn inline_item(doc: &Document, typed: ByteRange<usize>, text: &str, enc: Encoding) -> InlineCompletionItem {
+    InlineCompletionItem {
+        insert_text: text.to_owned().into(),
+        filter_text: None,
+        range: Some(range(doc, typed, enc)),
+        command: Some(Command {
+            title: "Accept".into(),
+            command: "switchboard.accept".into(),
+            arguments: Some(vec![serde_json::json!({ "uri": doc.uri, "text": text })]),
+            ..Default::default()
+        }),
+    }
+}
+
+pub fn initialize_result(enc: Encoding) -> InitializeResult {
+    let encoding = match enc {
+        Encoding::Utf8 => PositionEncodingKind::UTF8,
+        Encoding::Utf16 => PositionEncodingKind::UTF16,
+        Encoding::Utf32 => PositionEncodingKind::UTF32,
+    };
+    InitializeResult {
+        capabilities: ServerCapabilities {
+            position_encoding: Some(encoding),
+            text_document_sync: Some(
+                TextDocumentSyncOptions {
+                    open_close: Some(true),
+                    change: Some(TextDocumentSyncKind::Incremental),
+                    ..Default::default()
+                }
+                .into(),
+            ),
+            completion_provider: Some(CompletionOptions {
+                trigger_characters: Some(vec![".".into(), ":".into(), ">".into()]),
+                resolve_provider: Some(false),
+                ..Default::default()
+            }),
+            inline_completion_provider: Some(true.into()),
+            code_action_provider: Some(
+                CodeActionOptions {
+                    code_action_kinds: Some(vec![
+                        CodeActionKind::QuickFix,
+                        CodeActionKind::Refactor,
+                        CodeActionKind::RefactorRewrite,
+                        CodeActionKind::Source,
+                    ]),
+                    resolve_provider: Some(true),
+                    ..Default::default()
+                }
+                .into(),
+            ),
+            execute_command_provider: Some(ExecuteCommandOptions {
+                commands: super::COMMANDS.iter().map(|c| (*c).to_owned()).collect(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        server_info: Some(ServerInfo { name: "switchboard".into(), version: Some(env!("CARGO_PKG_VERSION").into()) }),
+    }
+}
+
+/// Decodes `%XX` escapes in a file URI path (file names with spaces, non-ASCII).
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(h), Some(l)) = (bytes.get(i + 1).and_then(|b| hex(*b)), bytes.get(i + 2).and_then(|b| hex(*b)))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

@@ -1,0 +1,308 @@
+//! The LSP front door: the only module that knows LSP types. Each handler converts positions and
+//! parameters through `convert`, calls one engine operation, and converts the answer back.
+//!
+//! Handlers never panic the server: each runs under [`guard`], which turns a panic into a JSON-RPC
+//! internal error for that one request.
+
+mod convert;
+
+use std::{
+    future::Future,
+    panic::AssertUnwindSafe,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+};
+
+use futures_util::FutureExt;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tower_lsp_server::{
+    Client, LanguageServer, LspService, Server,
+    gen_lsp_types::*,
+    jsonrpc::{Error, ErrorCode, Result},
+};
+
+use crate::{
+    config::{self, Layer, Problem},
+    documents::Encoding,
+    engine::{Engine, EngineError},
+};
+
+pub const COMMANDS: &[&str] = &["switchboard.accept", "switchboard.doctor"];
+
+/// What the server learnt at `initialize`.
+#[derive(Debug, Default)]
+struct Session {
+    encoding: Encoding,
+    root: Option<PathBuf>,
+    /// Layers from files (user, workspace) and `initializationOptions`; `didChangeConfiguration`
+    /// replaces `editor_settings`.
+    file_layers: Vec<Layer>,
+    init_layer: Option<Layer>,
+    editor_settings: Option<Layer>,
+    /// Problems found in the last load, reported once in `initialized`.
+    pending_problems: Vec<Problem>,
+}
+
+pub struct Backend {
+    client: Client,
+    engine: Arc<Engine>,
+    session: Mutex<Session>,
+}
+
+impl Backend {
+    pub fn new(client: Client, engine: Arc<Engine>) -> Backend {
+        Backend { client, engine, session: Mutex::new(Session::default()) }
+    }
+
+    fn session(&self) -> std::sync::MutexGuard<'_, Session> {
+        self.session.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn encoding(&self) -> Encoding {
+        self.session().encoding
+    }
+
+    /// Rebuilds the configuration from the current layers; returns the problems to report.
+    fn reload_config(&self, mut problems: Vec<Problem>) -> Vec<Problem> {
+        let layers: Vec<Layer> = {
+            let s = self.session();
+            s.file_layers.iter().chain(s.init_layer.iter()).chain(s.editor_settings.iter()).cloned().collect()
+        };
+        let config = config::build(&layers, &mut problems);
+        self.engine.set_config(config);
+        problems
+    }
+
+    async fn report_problems(&self, problems: &[Problem]) {
+        if problems.is_empty() {
+            return;
+        }
+        for p in problems {
+            tracing::warn!("config: {p}");
+        }
+        let kind = if problems.iter().any(|p| p.is_error) { MessageType::Error } else { MessageType::Warning };
+        let body = problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
+        self.client.show_message(kind, format!("Switchboard configuration:\n{body}")).await;
+    }
+
+    /// The `switchboard/documentText` request: the server's copy of a document, for tests and for
+    /// debugging sync problems in editors.
+    async fn document_text(&self, params: DocumentTextParams) -> Result<DocumentTextResult> {
+        guard(async {
+            let (text, version) = self.engine.text(&params.text_document.uri.0).map_err(engine_error)?;
+            Ok(DocumentTextResult { text, version })
+        })
+        .await
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentTextParams {
+    text_document: TextDocumentIdentifier,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentTextResult {
+    text: String,
+    version: i32,
+}
+
+/// Runs a handler, turning a panic into an internal error instead of killing the server.
+async fn guard<T>(fut: impl Future<Output = Result<T>>) -> Result<T> {
+    match AssertUnwindSafe(fut).catch_unwind().await {
+        Ok(r) => r,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            tracing::error!("handler panicked: {what}");
+            Err(Error { code: ErrorCode::InternalError, message: format!("internal error: {what}").into(), data: None })
+        }
+    }
+}
+
+/// Notification handlers run to completion synchronously so edits apply in arrival order.
+fn guard_sync(what: &str, f: impl FnOnce()) {
+    if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(f)) {
+        let msg =
+            panic.downcast_ref::<&str>().map(|s| (*s).to_owned()).or_else(|| panic.downcast_ref::<String>().cloned());
+        tracing::error!("{what} panicked: {}", msg.unwrap_or_default());
+    }
+}
+
+fn engine_error(e: EngineError) -> Error {
+    Error { code: ErrorCode::InvalidParams, message: e.to_string().into(), data: None }
+}
+
+fn uri_path(uri: &Uri) -> Option<PathBuf> {
+    let rest = uri.0.strip_prefix("file://")?;
+    Some(PathBuf::from(convert::percent_decode(rest)))
+}
+
+impl LanguageServer for Backend {
+    async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
+        guard(async {
+            let offered: Vec<String> = params
+                .capabilities
+                .general
+                .as_ref()
+                .and_then(|g| g.position_encodings.clone())
+                .unwrap_or_default()
+                .into_iter()
+                .map(String::from)
+                .collect();
+            let encoding = Encoding::negotiate(offered.iter().map(String::as_str));
+            #[allow(deprecated)]
+            let root = params
+                .workspace_folders_initialize_params
+                .workspace_folders
+                .as_ref()
+                .and_then(|f| match f {
+                    WorkspaceFolders::WorkspaceFolderList(list) => list.first(),
+                    WorkspaceFolders::Null => None,
+                })
+                .and_then(|f| uri_path(&f.uri))
+                .or_else(|| params.root_uri.as_ref().and_then(uri_path));
+            let discovered = config::discover(root.as_deref(), &|k| std::env::var(k).ok());
+            let mut problems = discovered.problems;
+            let init_layer = params
+                .initialization_options
+                .clone()
+                .and_then(|v| config::editor_layer(v, "initializationOptions", &mut problems));
+            {
+                let mut s = self.session();
+                s.encoding = encoding;
+                s.root = root;
+                s.file_layers = discovered.layers;
+                s.init_layer = init_layer;
+            }
+            let problems = self.reload_config(problems);
+            self.session().pending_problems = problems;
+            tracing::info!(encoding = encoding.as_str(), "initialized");
+            Ok(convert::initialize_result(encoding))
+        })
+        .await
+    }
+
+    async fn initialized(&self, _: InitializedParams) {
+        let problems = std::mem::take(&mut self.session().pending_problems);
+        self.report_problems(&problems).await;
+    }
+
+    async fn shutdown(&self) -> Result<()> {
+        Ok(())
+    }
+
+    async fn did_open(&self, params: DidOpenTextDocumentParams) {
+        let d = params.text_document;
+        guard_sync("didOpen", || self.engine.open(&d.uri.0, &d.language_id.to_string(), d.version, &d.text));
+    }
+
+    async fn did_change(&self, params: DidChangeTextDocumentParams) {
+        let enc = self.encoding();
+        let id = params.text_document;
+        let uri = id.text_document_identifier.uri.0;
+        let changes: Vec<_> = params.content_changes.into_iter().map(convert::change).collect();
+        guard_sync("didChange", || {
+            if let Err(e) = self.engine.change(&uri, id.version, &changes, enc) {
+                tracing::warn!("didChange: {e}");
+            }
+        });
+    }
+
+    async fn did_close(&self, params: DidCloseTextDocumentParams) {
+        guard_sync("didClose", || self.engine.close(&params.text_document.uri.0));
+    }
+
+    async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
+        let mut problems = Vec::new();
+        let layer = config::editor_layer(params.settings, "didChangeConfiguration", &mut problems);
+        if layer.is_some() || !problems.is_empty() {
+            self.session().editor_settings = layer;
+        }
+        let problems = self.reload_config(problems);
+        self.report_problems(&problems).await;
+    }
+
+    async fn completion(&self, params: CompletionParams) -> Result<Option<CompletionResponse>> {
+        guard(async {
+            let enc = self.encoding();
+            let tdp = params.text_document_position_params;
+            let uri = tdp.text_document.uri.0;
+            let Ok((offset, inside)) = self.engine.offset(&uri, convert::position(tdp.position), enc) else {
+                return Ok(None);
+            };
+            if !inside {
+                return Ok(None);
+            }
+            let max = self.engine.config().completion.local_max_items;
+            let local = self.engine.complete_local(&uri, offset, max).map_err(engine_error)?;
+            let snapshot = self.engine.snapshot(&uri).map_err(engine_error)?;
+            let items = convert::local_items(&snapshot.doc, &local, enc);
+            Ok(Some(CompletionResponse::CompletionList(CompletionList {
+                is_incomplete: true,
+                items,
+                ..Default::default()
+            })))
+        })
+        .await
+    }
+
+    async fn inline_completion(&self, params: InlineCompletionParams) -> Result<Option<InlineCompletionResponse>> {
+        guard(async {
+            let enc = self.encoding();
+            let tdp = params.text_document_position_params;
+            let uri = tdp.text_document.uri.0;
+            let Ok((offset, inside)) = self.engine.offset(&uri, convert::position(tdp.position), enc) else {
+                return Ok(None);
+            };
+            if !inside || !self.engine.config().completion.inline {
+                return Ok(None);
+            }
+            let local = self.engine.complete_local(&uri, offset, 1).map_err(engine_error)?;
+            // Ghost text finishes the identifier being typed; never in the middle of a word.
+            if local.word.prefix.is_empty() || !local.word.rest.is_empty() {
+                return Ok(None);
+            }
+            let Some(best) = local.candidates.first() else { return Ok(None) };
+            let snapshot = self.engine.snapshot(&uri).map_err(engine_error)?;
+            let item = convert::inline_item(&snapshot.doc, local.word.typed.clone(), &best.text, enc);
+            Ok(Some(InlineCompletionList { items: vec![item] }.into()))
+        })
+        .await
+    }
+
+    async fn code_action(&self, _: CodeActionParams) -> Result<Option<Vec<CodeActionResponse>>> {
+        Ok(Some(Vec::new()))
+    }
+
+    async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<LspAny>> {
+        guard(async {
+            match params.command.as_str() {
+                "switchboard.accept" => Ok(None),
+                "switchboard.doctor" => {
+                    let report = crate::cli::doctor_report(&self.engine.config(), self.session().root.as_deref());
+                    Ok(Some(Value::String(report)))
+                }
+                other => Err(Error::invalid_params(format!(
+                    "unknown command `{other}`; Switchboard offers {}",
+                    COMMANDS.join(", ")
+                ))),
+            }
+        })
+        .await
+    }
+}
+
+/// Serves LSP over stdin/stdout until the client says `exit` or closes the pipe.
+pub async fn serve(engine: Arc<Engine>) {
+    let (service, socket) = LspService::build(|client| Backend::new(client, engine))
+        .custom_method("switchboard/documentText", Backend::document_text)
+        .finish();
+    Server::new(tokio::io::stdin(), tokio::io::stdout(), socket).concurrency_level(8).serve(service).await;
+}

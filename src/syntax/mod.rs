@@ -1,0 +1,557 @@
+//! Tree-sitter syntax: the language table from `grammars/`, incremental parsing of open documents,
+//! and the queries (definitions, imports, scopes, identifiers) that context building and the local
+//! provider read.
+//!
+//! Languages are data: `grammars/languages.toml` maps LSP language ids and file extensions to a
+//! grammar and a folder of queries. A language without a grammar, or a query that fails to compile,
+//! degrades to plain text for that feature only, with the reason kept for `doctor`.
+
+mod grammars;
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/queries.rs"));
+}
+
+use std::{
+    cell::RefCell,
+    collections::HashMap,
+    ops::{ControlFlow, Range},
+    sync::{LazyLock, OnceLock},
+    time::{Duration, Instant},
+};
+
+use ropey::Rope;
+use serde::Deserialize;
+use streaming_iterator::StreamingIterator;
+use tree_sitter::{InputEdit, Node, Parser, Point, Query, QueryCursor, TextProvider, Tree};
+
+use crate::documents::ByteEdit;
+
+/// Files larger than this are kept as plain text: parsing them would stall the editor for seconds.
+pub const MAX_PARSE_BYTES: usize = 16 * 1024 * 1024;
+/// A parse that takes longer than this (a pathological file) is abandoned; the document stays text.
+const PARSE_TIME_LIMIT: Duration = Duration::from_secs(2);
+
+const LANGUAGE_TABLE: &str = include_str!("../../grammars/languages.toml");
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LanguageTable {
+    language: Vec<LanguageEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LanguageEntry {
+    id: String,
+    #[serde(default)]
+    aliases: Vec<String>,
+    grammar: Option<String>,
+    queries: Option<String>,
+    #[serde(default)]
+    extensions: Vec<String>,
+    line_comment: Option<String>,
+}
+
+/// The four query kinds, by file name under `grammars/queries/<lang>/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QueryKind {
+    /// `@definition.<kind>` around a definition, `@name` on its name.
+    Definitions,
+    /// `@import` on each import statement.
+    Imports,
+    /// `@scope` on each function, class or other enclosing item.
+    Scopes,
+    /// `@identifier` on each identifier-like token.
+    Identifiers,
+}
+
+impl QueryKind {
+    pub const ALL: [QueryKind; 4] =
+        [QueryKind::Definitions, QueryKind::Imports, QueryKind::Scopes, QueryKind::Identifiers];
+
+    pub fn file_stem(self) -> &'static str {
+        match self {
+            QueryKind::Definitions => "definitions",
+            QueryKind::Imports => "imports",
+            QueryKind::Scopes => "scopes",
+            QueryKind::Identifiers => "identifiers",
+        }
+    }
+}
+
+/// One language from the table, with its grammar and lazily compiled queries.
+pub struct LanguageInfo {
+    pub id: String,
+    pub aliases: Vec<String>,
+    pub extensions: Vec<String>,
+    pub line_comment: Option<String>,
+    pub grammar_name: Option<String>,
+    queries_dir: String,
+    grammar: Option<tree_sitter::Language>,
+    queries: OnceLock<CompiledQueries>,
+}
+
+#[derive(Default)]
+struct CompiledQueries {
+    by_kind: HashMap<QueryKind, Query>,
+    errors: Vec<String>,
+}
+
+impl std::fmt::Debug for LanguageInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LanguageInfo").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+impl LanguageInfo {
+    pub fn has_grammar(&self) -> bool {
+        self.grammar.is_some()
+    }
+
+    fn compiled(&self) -> &CompiledQueries {
+        self.queries.get_or_init(|| {
+            let mut compiled = CompiledQueries::default();
+            let Some(grammar) = &self.grammar else { return compiled };
+            for kind in QueryKind::ALL {
+                let source = embedded::QUERY_FILES
+                    .iter()
+                    .find(|(dir, name, _)| *dir == self.queries_dir && *name == kind.file_stem())
+                    .map(|(_, _, src)| *src);
+                let Some(source) = source else { continue };
+                match Query::new(grammar, source) {
+                    Ok(q) => {
+                        compiled.by_kind.insert(kind, q);
+                    }
+                    Err(e) => {
+                        let msg = format!(
+                            "grammars/queries/{}/{}.scm:{}:{}: {}",
+                            self.queries_dir,
+                            kind.file_stem(),
+                            e.row + 1,
+                            e.column + 1,
+                            e.message
+                        );
+                        tracing::error!("{msg}");
+                        compiled.errors.push(msg);
+                    }
+                }
+            }
+            compiled
+        })
+    }
+
+    pub fn query(&self, kind: QueryKind) -> Option<&Query> {
+        self.compiled().by_kind.get(&kind)
+    }
+
+    /// Query compile errors (file:line:col: message), empty when all is well.
+    pub fn query_errors(&self) -> &[String] {
+        &self.compiled().errors
+    }
+}
+
+/// The language table.
+pub struct Languages {
+    list: Vec<LanguageInfo>,
+    pub errors: Vec<String>,
+}
+
+static LANGUAGES: LazyLock<Languages> = LazyLock::new(|| Languages::from_toml(LANGUAGE_TABLE));
+
+impl Languages {
+    pub fn global() -> &'static Languages {
+        &LANGUAGES
+    }
+
+    fn from_toml(text: &str) -> Languages {
+        let table: LanguageTable = match toml::from_str(text) {
+            Ok(t) => t,
+            Err(e) => {
+                return Languages { list: Vec::new(), errors: vec![format!("grammars/languages.toml: {e}")] };
+            }
+        };
+        let mut errors = Vec::new();
+        let list = table
+            .language
+            .into_iter()
+            .map(|entry| {
+                let grammar = entry.grammar.as_deref().and_then(grammars::grammar);
+                if let (Some(name), None) = (&entry.grammar, &grammar) {
+                    errors.push(format!(
+                        "grammars/languages.toml: language {} names grammar {name:?}, which is not in the grammar table",
+                        entry.id
+                    ));
+                }
+                LanguageInfo {
+                    queries_dir: entry.queries.clone().or(entry.grammar.clone()).unwrap_or_else(|| entry.id.clone()),
+                    id: entry.id,
+                    aliases: entry.aliases,
+                    extensions: entry.extensions,
+                    line_comment: entry.line_comment,
+                    grammar_name: entry.grammar,
+                    grammar,
+                    queries: OnceLock::new(),
+                }
+            })
+            .collect();
+        Languages { list, errors }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &LanguageInfo> {
+        self.list.iter()
+    }
+
+    pub fn by_id(&self, id: &str) -> Option<&LanguageInfo> {
+        self.list.iter().find(|l| l.id == id || l.aliases.iter().any(|a| a == id))
+    }
+
+    pub fn by_path(&self, path: &str) -> Option<&LanguageInfo> {
+        let ext = path.rsplit_once('.').map(|(_, e)| e)?;
+        self.list.iter().find(|l| l.extensions.iter().any(|e| e.eq_ignore_ascii_case(ext)))
+    }
+
+    /// The editor's language id wins; the file extension is the fallback (e.g. for the CLI).
+    pub fn resolve(&self, language_id: &str, path: &str) -> Option<&LanguageInfo> {
+        self.by_id(language_id).or_else(|| self.by_path(path))
+    }
+
+    pub fn grammar_names() -> impl Iterator<Item = &'static str> {
+        grammars::names()
+    }
+}
+
+thread_local! {
+    static PARSERS: RefCell<HashMap<String, Parser>> = RefCell::new(HashMap::new());
+}
+
+/// A document's syntax tree, kept in step with its text by incremental reparsing.
+#[derive(Clone)]
+pub struct SyntaxTree {
+    pub lang: &'static LanguageInfo,
+    tree: Tree,
+}
+
+impl std::fmt::Debug for SyntaxTree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyntaxTree").field("lang", &self.lang.id).finish_non_exhaustive()
+    }
+}
+
+fn parse_rope(lang: &LanguageInfo, rope: &Rope, old: Option<&Tree>) -> Option<Tree> {
+    let grammar = lang.grammar.as_ref()?;
+    if rope.len_bytes() > MAX_PARSE_BYTES {
+        return None;
+    }
+    PARSERS.with(|parsers| {
+        let mut parsers = parsers.borrow_mut();
+        let parser = match parsers.entry(lang.id.clone()) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let mut p = Parser::new();
+                p.set_language(grammar).ok()?;
+                v.insert(p)
+            }
+        };
+        let started = Instant::now();
+        let mut progress = |_: &tree_sitter::ParseState| {
+            if started.elapsed() > PARSE_TIME_LIMIT { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        };
+        let options = tree_sitter::ParseOptions::new().progress_callback(&mut progress);
+        let mut read = |byte: usize, _: Point| -> &[u8] {
+            if byte >= rope.len_bytes() {
+                return &[];
+            }
+            let (chunk, chunk_start, _, _) = rope.chunk_at_byte(byte);
+            &chunk.as_bytes()[byte - chunk_start..]
+        };
+        let tree = parser.parse_with_options(&mut read, old, Some(options));
+        if tree.is_none() {
+            // An abandoned parse leaves the parser mid-way; reset it for the next document.
+            parser.reset();
+        }
+        tree
+    })
+}
+
+impl SyntaxTree {
+    /// Parses a whole document; `None` for plain text, binary-looking, oversized or pathological input.
+    pub fn parse(lang: &'static LanguageInfo, rope: &Rope) -> Option<SyntaxTree> {
+        parse_rope(lang, rope, None).map(|tree| SyntaxTree { lang, tree })
+    }
+
+    /// Applies the edits to the old tree and reparses with it, reusing every unchanged subtree.
+    /// Returns false when the document can no longer be parsed (it then degrades to plain text).
+    pub fn update(&mut self, edits: &[ByteEdit], rope: &Rope) -> bool {
+        for e in edits {
+            self.tree.edit(&input_edit(e));
+        }
+        match parse_rope(self.lang, rope, Some(&self.tree)) {
+            Some(tree) => {
+                self.tree = tree;
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn tree(&self) -> &Tree {
+        &self.tree
+    }
+
+    pub fn root(&self) -> Node<'_> {
+        self.tree.root_node()
+    }
+
+    /// Number of ERROR and MISSING nodes (the syntax gate compares this before and after an edit).
+    pub fn error_count(&self) -> usize {
+        count_errors(self.tree.root_node())
+    }
+
+    /// Runs `kind`'s query over `range` (bytes) and calls `f(capture name, node)` per capture.
+    pub fn for_each_capture(
+        &self,
+        rope: &Rope,
+        kind: QueryKind,
+        range: Option<Range<usize>>,
+        mut f: impl FnMut(&str, Node<'_>),
+    ) {
+        let Some(query) = self.lang.query(kind) else { return };
+        let mut cursor = QueryCursor::new();
+        if let Some(r) = range {
+            cursor.set_byte_range(r);
+        }
+        let names = query.capture_names();
+        let mut matches = cursor.matches(query, self.tree.root_node(), RopeText(rope));
+        while let Some(m) = matches.next() {
+            for c in m.captures() {
+                if let Some(name) = names.get(c.index as usize)
+                    && !name.starts_with('_')
+                {
+                    f(name, c.node);
+                }
+            }
+        }
+    }
+
+    /// Definitions in the document (or in `range`).
+    pub fn definitions(&self, rope: &Rope, range: Option<Range<usize>>) -> Vec<Definition> {
+        let Some(query) = self.lang.query(QueryKind::Definitions) else { return Vec::new() };
+        let names = query.capture_names();
+        let mut cursor = QueryCursor::new();
+        if let Some(r) = range {
+            cursor.set_byte_range(r);
+        }
+        let mut out = Vec::new();
+        let mut matches = cursor.matches(query, self.tree.root_node(), RopeText(rope));
+        while let Some(m) = matches.next() {
+            let mut name = None;
+            let mut def = None;
+            for c in m.captures() {
+                match names.get(c.index as usize).copied() {
+                    Some("name") => name = Some(c.node),
+                    Some(n) if n.starts_with("definition.") => def = Some((n, c.node)),
+                    _ => {}
+                }
+            }
+            if let (Some(name), Some((kind, node))) = (name, def) {
+                out.push(Definition {
+                    name: slice(rope, name.byte_range()),
+                    kind: kind.trim_start_matches("definition.").to_owned(),
+                    range: node.byte_range(),
+                    name_range: name.byte_range(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Byte ranges of import statements.
+    pub fn imports(&self, rope: &Rope) -> Vec<Range<usize>> {
+        let mut out = Vec::new();
+        self.for_each_capture(rope, QueryKind::Imports, None, |name, node| {
+            if name == "import" {
+                out.push(node.byte_range());
+            }
+        });
+        out
+    }
+
+    /// Enclosing scopes (functions, classes, ...) of a byte offset, innermost first.
+    pub fn scopes_at(&self, rope: &Rope, byte: usize) -> Vec<Range<usize>> {
+        let mut out = Vec::new();
+        self.for_each_capture(
+            rope,
+            QueryKind::Scopes,
+            Some(byte.saturating_sub(1)..byte.saturating_add(1)),
+            |name, node| {
+                let r = node.byte_range();
+                if name == "scope" && r.start <= byte && byte <= r.end {
+                    out.push(r);
+                }
+            },
+        );
+        out.sort_by_key(|r| r.end - r.start);
+        out.dedup();
+        out
+    }
+
+    /// Identifier tokens (text and start byte) in `range`.
+    pub fn identifiers(&self, rope: &Rope, range: Option<Range<usize>>, mut f: impl FnMut(String, usize)) {
+        self.for_each_capture(rope, QueryKind::Identifiers, range, |name, node| {
+            if name == "identifier" {
+                f(slice(rope, node.byte_range()), node.start_byte());
+            }
+        });
+    }
+}
+
+/// A definition found by the definitions query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Definition {
+    pub name: String,
+    /// The `definition.<kind>` suffix: function, type, method, constant, module, member, ...
+    pub kind: String,
+    pub range: Range<usize>,
+    pub name_range: Range<usize>,
+}
+
+fn count_errors(node: Node<'_>) -> usize {
+    if !node.has_error() {
+        return 0;
+    }
+    let mut n = usize::from(node.is_error() || node.is_missing());
+    let mut cursor = node.walk();
+    for child in node.children(&mut cursor) {
+        n += count_errors(child);
+    }
+    n
+}
+
+fn input_edit(e: &ByteEdit) -> InputEdit {
+    InputEdit {
+        start_byte: e.start_byte,
+        old_end_byte: e.old_end_byte,
+        new_end_byte: e.new_end_byte,
+        start_position: Point::new(e.start_point.0, e.start_point.1),
+        old_end_position: Point::new(e.old_end_point.0, e.old_end_point.1),
+        new_end_position: Point::new(e.new_end_point.0, e.new_end_point.1),
+    }
+}
+
+/// Text of a byte range of the rope (clamped, char-aligned).
+pub fn slice(rope: &Rope, r: Range<usize>) -> String {
+    let len = rope.len_bytes();
+    let s = rope.byte_to_char(r.start.min(len));
+    let e = rope.byte_to_char(r.end.min(len)).max(s);
+    rope.slice(s..e).to_string()
+}
+
+/// Feeds query predicates (`#eq?`) with rope chunks instead of a contiguous copy of the file.
+struct RopeText<'a>(&'a Rope);
+
+impl<'a> TextProvider<&'a [u8]> for RopeText<'a> {
+    type I = std::vec::IntoIter<&'a [u8]>;
+
+    fn text(&mut self, node: Node) -> Self::I {
+        let len = self.0.len_bytes();
+        let (start, end) = (node.start_byte().min(len), node.end_byte().min(len));
+        if start >= end {
+            return Vec::new().into_iter();
+        }
+        let slice = self.0.byte_slice(start..end);
+        slice.chunks().map(str::as_bytes).collect::<Vec<_>>().into_iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::documents::{Change, Document, Encoding, Position};
+
+    #[test]
+    fn every_language_has_a_grammar_and_its_queries_compile() {
+        let langs = Languages::global();
+        assert!(langs.errors.is_empty(), "{:?}", langs.errors);
+        assert!(langs.iter().count() >= 12);
+        for lang in langs.iter() {
+            assert!(lang.has_grammar(), "{} has no grammar", lang.id);
+            assert!(lang.query_errors().is_empty(), "{}: {:?}", lang.id, lang.query_errors());
+            for kind in [QueryKind::Definitions, QueryKind::Identifiers] {
+                assert!(lang.query(kind).is_some(), "{} lacks {:?}", lang.id, kind);
+            }
+        }
+    }
+
+    #[test]
+    fn every_query_file_belongs_to_a_language() {
+        let langs = Languages::global();
+        for (dir, name, _) in embedded::QUERY_FILES {
+            assert!(langs.iter().any(|l| l.queries_dir == *dir), "grammars/queries/{dir} is unused");
+            assert!(QueryKind::ALL.iter().any(|k| k.file_stem() == *name), "unknown query file {dir}/{name}.scm");
+        }
+    }
+
+    #[test]
+    fn resolves_by_id_alias_and_extension() {
+        let langs = Languages::global();
+        assert_eq!(langs.resolve("rust", "x").map(|l| l.id.as_str()), Some("rust"));
+        assert_eq!(langs.resolve("sh", "x").map(|l| l.id.as_str()), Some("shellscript"));
+        assert_eq!(langs.resolve("", "/a/b.tsx").map(|l| l.id.as_str()), Some("typescriptreact"));
+        assert!(langs.resolve("cobol", "a.cob").is_none());
+    }
+
+    /// One small sample per language: the definitions query must find the named symbol.
+    #[test]
+    fn definitions_per_language() {
+        let samples = [
+            ("rust", "use std::fmt;\nfn compute_total() {}\nstruct Cart;", "compute_total"),
+            ("python", "import os\ndef compute_total():\n    pass\n", "compute_total"),
+            ("javascript", "import x from 'y';\nfunction computeTotal() {}\n", "computeTotal"),
+            ("typescript", "interface Cart { n: number }\nfunction computeTotal(): void {}\n", "computeTotal"),
+            ("typescriptreact", "const View = () => <div/>;\nfunction computeTotal() {}\n", "computeTotal"),
+            ("go", "package main\nimport \"fmt\"\nfunc ComputeTotal() {}\n", "ComputeTotal"),
+            ("c", "#include <stdio.h>\nint compute_total(void) { return 0; }\n", "compute_total"),
+            ("cpp", "#include <vector>\nclass Cart {};\nint compute_total() { return 0; }\n", "compute_total"),
+            ("java", "import java.util.List;\nclass Cart { int computeTotal() { return 0; } }\n", "computeTotal"),
+            ("lua", "local m = require('m')\nfunction compute_total() end\n", "compute_total"),
+            ("json", "{\"compute_total\": 1}", "compute_total"),
+            ("shellscript", "source ./lib.sh\ncompute_total() { echo; }\n", "compute_total"),
+        ];
+        for (id, text, name) in samples {
+            let lang = Languages::global().by_id(id).unwrap();
+            let rope = Rope::from_str(text);
+            let tree = SyntaxTree::parse(lang, &rope).unwrap();
+            let defs = tree.definitions(&rope, None);
+            assert!(defs.iter().any(|d| d.name == name), "{id}: {defs:?}");
+        }
+    }
+
+    #[test]
+    fn incremental_reparse_matches_a_fresh_parse() {
+        let lang = Languages::global().by_id("rust").unwrap();
+        let mut doc = Document::new("u", "rust", 1, "fn a() {\n    let x = 1;\n}\n");
+        let mut tree = SyntaxTree::parse(lang, &doc.rope).unwrap();
+        let change = Change { range: Some((Position::new(1, 14), Position::new(1, 14))), text: " + foo(😀)".into() };
+        let edits = doc.apply(2, &[change], Encoding::Utf16).unwrap();
+        assert!(tree.update(&edits, &doc.rope));
+        let fresh = SyntaxTree::parse(lang, &doc.rope).unwrap();
+        assert_eq!(tree.root().to_sexp(), fresh.root().to_sexp());
+        assert_eq!(tree.error_count(), fresh.error_count());
+    }
+
+    #[test]
+    fn scopes_imports_and_identifiers() {
+        let lang = Languages::global().by_id("python").unwrap();
+        let text = "import os\nclass A:\n    def f(self):\n        return total\n";
+        let rope = Rope::from_str(text);
+        let tree = SyntaxTree::parse(lang, &rope).unwrap();
+        assert_eq!(tree.imports(&rope), vec![0..9]);
+        let at = text.find("total").unwrap();
+        let scopes = tree.scopes_at(&rope, at);
+        assert_eq!(scopes.len(), 2);
+        assert!(slice(&rope, scopes[0].clone()).starts_with("def f"));
+        let mut ids = Vec::new();
+        tree.identifiers(&rope, None, |s, _| ids.push(s));
+        assert!(ids.contains(&"total".to_string()));
+    }
+}

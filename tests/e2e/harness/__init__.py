@@ -1,0 +1,1 @@
+"""Helpers for driving the switchboard binary: env, pytest-lsp sessions, raw LSP, text model."""
