@@ -3,7 +3,8 @@
 //! versions), never in LSP types.
 
 use std::{
-    sync::{Arc, RwLock},
+    collections::VecDeque,
+    sync::{Arc, Mutex, RwLock},
     time::Instant,
 };
 
@@ -20,6 +21,10 @@ use crate::{
 /// ones at most every [`TABLE_REFRESH_MS`] (the near-cursor scan covers fresh edits meanwhile).
 const SMALL_DOC_BYTES: usize = 256 * 1024;
 const TABLE_REFRESH_MS: u128 = 500;
+/// Syntax trees kept alive: the most recently used documents. A tree costs ~30 bytes per byte of
+/// source, so keeping all 200 files of a large workspace parsed would cost gigabytes; the others
+/// keep their text and symbol table and are reparsed on demand.
+const HOT_TREES: usize = 8;
 
 /// One open document and what the engine derived from it.
 #[derive(Debug, Clone)]
@@ -29,6 +34,11 @@ pub struct DocState {
     pub syntax: Option<SyntaxTree>,
     pub table: Arc<SymbolTable>,
     table_built: Instant,
+    /// The tree was edited but not reparsed yet: parsing waits until something reads the tree, so
+    /// a burst of keystrokes costs one reparse, not one each.
+    syntax_stale: bool,
+    /// The tree was dropped to save memory; the next reader parses from scratch.
+    syntax_dropped: bool,
     /// Binary or oversized: kept verbatim, never parsed or mined for symbols.
     pub plain: bool,
 }
@@ -40,13 +50,46 @@ impl DocState {
         let syntax = if plain { None } else { lang.and_then(|l| SyntaxTree::parse(l, &doc.rope)) };
         let table =
             if plain { SymbolTable::default() } else { SymbolTable::build(doc.version, &doc.rope, syntax.as_ref()) };
-        DocState { doc, lang, syntax, table: Arc::new(table), table_built: Instant::now(), plain }
+        DocState {
+            doc,
+            lang,
+            syntax,
+            table: Arc::new(table),
+            table_built: Instant::now(),
+            syntax_stale: false,
+            syntax_dropped: false,
+            plain,
+        }
+    }
+
+    /// Brings the syntax tree up to date with the text.
+    fn ensure_parsed(&mut self) {
+        if self.syntax_dropped {
+            self.syntax_dropped = false;
+            self.syntax_stale = false;
+            self.syntax = self.lang.and_then(|l| SyntaxTree::parse(l, &self.doc.rope));
+            return;
+        }
+        if !self.syntax_stale {
+            return;
+        }
+        self.syntax_stale = false;
+        if let Some(tree) = &mut self.syntax
+            && !tree.reparse(&self.doc.rope)
+        {
+            self.syntax = None;
+        }
     }
 
     fn refresh_table(&mut self, force: bool) {
         if self.plain || self.table.version == self.doc.version {
             return;
         }
+        if self.syntax_dropped && !force {
+            // A cold document: its slightly old table beats a full parse on someone else's keystroke.
+            return;
+        }
+        self.ensure_parsed();
         let due = self.doc.len_bytes() <= SMALL_DOC_BYTES || self.table_built.elapsed().as_millis() >= TABLE_REFRESH_MS;
         if force || due {
             self.table = Arc::new(SymbolTable::build(self.doc.version, &self.doc.rope, self.syntax.as_ref()));
@@ -74,6 +117,8 @@ pub struct LocalCompletion {
 pub struct Engine {
     docs: DashMap<String, DocState>,
     config: RwLock<Arc<Config>>,
+    /// Documents whose syntax trees are alive, most recent first (at most [`HOT_TREES`]).
+    hot: Mutex<VecDeque<String>>,
 }
 
 impl Default for Engine {
@@ -84,7 +129,7 @@ impl Default for Engine {
 
 impl Engine {
     pub fn new(config: Config) -> Engine {
-        Engine { docs: DashMap::new(), config: RwLock::new(Arc::new(config)) }
+        Engine { docs: DashMap::new(), config: RwLock::new(Arc::new(config)), hot: Mutex::new(VecDeque::new()) }
     }
 
     pub fn config(&self) -> Arc<Config> {
@@ -104,10 +149,33 @@ impl Engine {
     pub fn open(&self, uri: &str, language_id: &str, version: i32, text: &str) {
         let state = DocState::new(Document::new(uri, language_id, version, text));
         self.docs.insert(uri.to_owned(), state);
+        self.touch(uri);
     }
 
     pub fn close(&self, uri: &str) {
         self.docs.remove(uri);
+        self.hot.lock().unwrap_or_else(|p| p.into_inner()).retain(|u| u != uri);
+    }
+
+    /// Marks `uri` as recently used and drops the syntax tree of the least recently used document
+    /// beyond [`HOT_TREES`]. Must not be called while holding a `docs` entry.
+    fn touch(&self, uri: &str) {
+        let evicted = {
+            let mut hot = self.hot.lock().unwrap_or_else(|p| p.into_inner());
+            if hot.front().is_some_and(|u| u == uri) {
+                return;
+            }
+            hot.retain(|u| u != uri);
+            hot.push_front(uri.to_owned());
+            if hot.len() > HOT_TREES { hot.pop_back() } else { None }
+        };
+        if let Some(old) = evicted
+            && let Some(mut entry) = self.docs.get_mut(&old)
+            && entry.syntax.is_some()
+        {
+            entry.syntax = None;
+            entry.syntax_dropped = true;
+        }
     }
 
     pub fn is_open(&self, uri: &str) -> bool {
@@ -120,6 +188,12 @@ impl Engine {
 
     /// Applies the editor's changes and reparses incrementally.
     pub fn change(&self, uri: &str, version: i32, changes: &[Change], enc: Encoding) -> Result<(), EngineError> {
+        self.apply_change(uri, version, changes, enc)?;
+        self.touch(uri);
+        Ok(())
+    }
+
+    fn apply_change(&self, uri: &str, version: i32, changes: &[Change], enc: Encoding) -> Result<(), EngineError> {
         let mut entry = self.docs.get_mut(uri).ok_or_else(|| EngineError::UnknownDocument(uri.to_owned()))?;
         let state = entry.value_mut();
         let edits = state.doc.apply(version, changes, enc)?;
@@ -129,17 +203,19 @@ impl Engine {
             *state = DocState::new(state.doc.clone());
             return Ok(());
         }
-        if let Some(tree) = &mut state.syntax
-            && !tree.update(&edits, &state.doc.rope)
-        {
-            state.syntax = None;
+        if let Some(tree) = &mut state.syntax {
+            tree.edit(&edits);
+            state.syntax_stale = true;
         }
         Ok(())
     }
 
-    /// A cheap copy of a document's state (ropes and trees are reference-counted).
+    /// A cheap copy of a document's state (ropes and trees are reference-counted), parsed up to date.
     pub fn snapshot(&self, uri: &str) -> Result<DocState, EngineError> {
-        self.docs.get(uri).map(|d| d.value().clone()).ok_or_else(|| EngineError::UnknownDocument(uri.to_owned()))
+        self.touch(uri);
+        let mut entry = self.docs.get_mut(uri).ok_or_else(|| EngineError::UnknownDocument(uri.to_owned()))?;
+        entry.ensure_parsed();
+        Ok(entry.value().clone())
     }
 
     pub fn text(&self, uri: &str) -> Result<(String, i32), EngineError> {
@@ -155,8 +231,10 @@ impl Engine {
 
     /// Local completions for the word at `offset` in `uri`, from all open documents.
     pub fn complete_local(&self, uri: &str, offset: usize, max: usize) -> Result<LocalCompletion, EngineError> {
+        self.touch(uri);
         let state = {
             let mut entry = self.docs.get_mut(uri).ok_or_else(|| EngineError::UnknownDocument(uri.to_owned()))?;
+            entry.ensure_parsed();
             entry.refresh_table(false);
             entry.value().clone()
         };

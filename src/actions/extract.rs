@@ -90,13 +90,36 @@ pub fn extract_code(answer: &str, target: &Target<'_>) -> Option<String> {
 pub fn strip_language_tag<'a>(code: &'a str, language: Option<&str>) -> &'a str {
     let Some((first, rest)) = code.split_once('\n') else { return code };
     let tag = first.trim().trim_end_matches(':');
-    let known = language.is_some_and(|l| same_language(tag, l)) || KNOWN_TAGS.contains(&tag.to_ascii_lowercase().as_str());
+    let known =
+        language.is_some_and(|l| same_language(tag, l)) || KNOWN_TAGS.contains(&tag.to_ascii_lowercase().as_str());
     if known && !tag.is_empty() { rest } else { code }
 }
 
 const KNOWN_TAGS: [&str; 24] = [
-    "rust", "rs", "python", "py", "javascript", "js", "typescript", "ts", "tsx", "jsx", "go", "golang", "java",
-    "c", "cpp", "c++", "lua", "bash", "sh", "shell", "json", "toml", "yaml", "ruby",
+    "rust",
+    "rs",
+    "python",
+    "py",
+    "javascript",
+    "js",
+    "typescript",
+    "ts",
+    "tsx",
+    "jsx",
+    "go",
+    "golang",
+    "java",
+    "c",
+    "cpp",
+    "c++",
+    "lua",
+    "bash",
+    "sh",
+    "shell",
+    "json",
+    "toml",
+    "yaml",
+    "ruby",
 ];
 
 fn pick<'b, 'a>(blocks: &'b [FencedBlock<'a>], language: Option<&str>) -> Option<&'b FencedBlock<'a>> {
@@ -271,7 +294,11 @@ mod tests {
         check("    a()", "```\nc()\n```", Some("    c()"));
         // Range starting after the indentation (tree-sitter node).
         check("fn f() {\n        x\n    }", "```rust\nfn f() {\n    y\n}\n```", Some("fn f() {\n        y\n    }"));
-        check("fn f() {\n        x\n    }", "```rust\nfn f() {\n        y\n    }\n```", Some("fn f() {\n        y\n    }"));
+        check(
+            "fn f() {\n        x\n    }",
+            "```rust\nfn f() {\n        y\n    }\n```",
+            Some("fn f() {\n        y\n    }"),
+        );
         // CRLF.
         check("    a();\r\n    b();\r\n", "```\nc();\nd();\n```", Some("    c();\r\n    d();\r\n"));
         let t = Target { original: "x", language: None, crlf: true };
@@ -292,8 +319,8 @@ mod tests {
         let piece = prop::sample::select(vec![
             "```", "~~~", "````", "\n", "\r\n", "  ", "\t", "rust", "😀", "漢", "é", "x", " ", "{", "}",
         ]);
-        let text = prop::collection::vec(prop_oneof![piece.prop_map(str::to_owned), ".{0,3}"], 0..24)
-            .prop_map(|v| v.concat());
+        let text =
+            prop::collection::vec(prop_oneof![piece.prop_map(str::to_owned), ".{0,3}"], 0..24).prop_map(|v| v.concat());
         let mut runner = proptest::test_runner::TestRunner::default();
         runner
             .run(&(text.clone(), text), |(answer, original)| {

@@ -31,11 +31,7 @@ pub struct CacheKey {
 impl CacheKey {
     pub fn new(uri: &str, prefix: &str, suffix: &str) -> Self {
         let (prefix_tail, suffix_head) = key_parts(prefix, suffix);
-        Self {
-            uri: uri.to_owned(),
-            prefix_tail: prefix_tail.to_owned(),
-            suffix_head: suffix_head.to_owned(),
-        }
+        Self { uri: uri.to_owned(), prefix_tail: prefix_tail.to_owned(), suffix_head: suffix_head.to_owned() }
     }
 }
 
@@ -86,13 +82,7 @@ impl Default for CompletionCache {
 impl CompletionCache {
     /// A cache holding at most `capacity` entries (at least 1).
     pub fn new(capacity: usize) -> Self {
-        Self {
-            capacity: capacity.max(1),
-            buckets: HashMap::new(),
-            lru: BTreeMap::new(),
-            next_tick: 0,
-            len: 0,
-        }
+        Self { capacity: capacity.max(1), buckets: HashMap::new(), lru: BTreeMap::new(), next_tick: 0, len: 0 }
     }
 
     pub fn len(&self) -> usize {

@@ -46,12 +46,7 @@ pub struct Debouncer {
 impl Debouncer {
     /// `debounce_ms` is the configured base delay; 0 turns the debounce off.
     pub fn new(debounce_ms: u64) -> Self {
-        Self {
-            base: Duration::from_millis(debounce_ms),
-            average_gap: None,
-            last_keystroke: None,
-            just_accepted: false,
-        }
+        Self { base: Duration::from_millis(debounce_ms), average_gap: None, last_keystroke: None, just_accepted: false }
     }
 
     /// Change the base delay (configuration reload); keeps the typing statistics.

@@ -55,6 +55,8 @@ pub struct SymbolInfo {
 pub struct SymbolTable {
     pub version: i32,
     pub symbols: HashMap<String, SymbolInfo>,
+    /// (lowercased name, name), sorted: a prefix lookup is a binary search, not a scan.
+    sorted: Vec<(String, String)>,
 }
 
 impl SymbolTable {
@@ -88,7 +90,19 @@ impl SymbolTable {
                 info.kind = SymbolKind::from_definition(&def.kind);
             }
         }
-        SymbolTable { version, symbols }
+        let mut sorted: Vec<(String, String)> = symbols.keys().map(|k| (k.to_lowercase(), k.clone())).collect();
+        sorted.sort_unstable();
+        SymbolTable { version, symbols, sorted }
+    }
+
+    /// Names that start with `prefix`, ignoring case.
+    pub fn with_prefix<'a>(&'a self, prefix: &str) -> impl Iterator<Item = (&'a str, &'a SymbolInfo)> + 'a {
+        let lower = prefix.to_lowercase();
+        let start = self.sorted.partition_point(|(l, _)| l.as_str() < lower.as_str());
+        self.sorted[start..]
+            .iter()
+            .take_while(move |(l, _)| l.starts_with(lower.as_str()))
+            .filter_map(|(_, name)| self.symbols.get_key_value(name).map(|(k, v)| (k.as_str(), v)))
     }
 }
 
@@ -170,97 +184,106 @@ pub fn complete(
     max: usize,
 ) -> (WordAtCursor, Vec<Candidate>) {
     let word = word_at(cur.rope, cur.offset);
+    if word.prefix.is_empty() {
+        return (word, Vec::new());
+    }
     let prefix = word.prefix.as_str();
     let whole_word = format!("{}{}", word.prefix, word.rest);
-    let matches = |name: &str| name.len() > prefix.len() && name != whole_word && starts_with_ignore_case(name, prefix);
-    let mut scores: HashMap<&str, Candidate> = HashMap::new();
+    let matches = |name: &str| name.len() > prefix.len() && name != whole_word;
+    let case_bonus = |name: &str| if name.starts_with(prefix) { 1.0 } else { 0.0 };
 
     let cursor_line = cur.rope.byte_to_line(cur.offset.min(cur.rope.len_bytes()));
     let near = near_words(cur.rope, cursor_line, &word);
-    let scope = cur
-        .syntax
-        .and_then(|s| s.scopes_at(cur.rope, cur.offset).into_iter().next())
-        .filter(|r| r.end - r.start < 200_000);
-    let in_scope: HashMap<String, ()> = scope
-        .map(|r| {
-            let text = crate::syntax::slice(cur.rope, r);
-            words(&text).map(|(_, w)| (w.to_owned(), ())).collect()
-        })
-        .unwrap_or_default();
+    // The innermost enclosing scope, as a line range: words seen inside it rank higher.
+    let scope_lines = cur.syntax.and_then(|s| s.scopes_at(cur.rope, cur.offset).into_iter().next()).map(|r| {
+        let len = cur.rope.len_bytes();
+        cur.rope.byte_to_line(r.start.min(len))..=cur.rope.byte_to_line(r.end.min(len))
+    });
+    let proximity = |name: &str| -> f32 {
+        match near.get(name) {
+            Some(&(dist, line)) => {
+                let in_scope = scope_lines.as_ref().is_some_and(|r| r.contains(&line));
+                2.0 / (1.0 + dist as f32 / 10.0) + if in_scope { 2.0 } else { 0.0 }
+            }
+            None => 0.0,
+        }
+    };
 
-    for (name, info) in &cur.table.symbols {
+    let mut found: HashMap<&str, Candidate> = HashMap::new();
+    for (name, info) in cur.table.with_prefix(prefix) {
         if !matches(name) {
             continue;
         }
-        let mut score = 3.0 + (1.0 + info.count as f32).ln() * 0.5;
-        if info.defined {
-            score += 2.0;
-        }
-        if in_scope.contains_key(name.as_str()) {
-            score += 2.0;
-        }
-        if let Some(d) = near.get(name) {
-            score += 2.0 / (1.0 + *d as f32 / 10.0);
-        }
-        if name.starts_with(prefix) {
-            score += 1.0;
-        }
-        scores.insert(name, Candidate { text: name.clone(), kind: info.kind, score, source: None });
+        let score = 3.0
+            + (1.0 + info.count as f32).ln() * 0.5
+            + if info.defined { 2.0 } else { 0.0 }
+            + proximity(name)
+            + case_bonus(name);
+        found.insert(name, Candidate { text: name.to_owned(), kind: info.kind, score, source: None });
     }
     // Words typed since the table was built (it may lag a large file by a moment).
-    for (name, d) in &near {
-        if matches(name) && !scores.contains_key(name.as_str()) {
-            let score = 3.0 + 2.0 / (1.0 + *d as f32 / 10.0) + if name.starts_with(prefix) { 1.0 } else { 0.0 };
-            scores.insert(name, Candidate { text: name.clone(), kind: SymbolKind::Word, score, source: None });
+    for name in near.keys() {
+        if starts_with_ignore_case(name, prefix) && matches(name) && !found.contains_key(name.as_str()) {
+            let score = 3.0 + proximity(name) + case_bonus(name);
+            found.insert(name, Candidate { text: name.clone(), kind: SymbolKind::Word, score, source: None });
         }
     }
     for (uri, table) in others {
-        for (name, info) in &table.symbols {
+        for (name, info) in table.with_prefix(prefix) {
             if !matches(name) {
                 continue;
             }
-            let mut score = (1.0 + info.count as f32).ln() * 0.3;
-            if info.defined {
-                score += 1.5;
+            if let Some(c) = found.get_mut(name) {
+                // Used here and elsewhere too: a small vote of confidence.
+                c.score += 0.2;
+                continue;
             }
-            if name.starts_with(prefix) {
-                score += 1.0;
-            }
-            match scores.get_mut(name.as_str()) {
-                Some(c) => c.score += 0.2,
-                None => {
-                    scores.insert(
-                        name,
-                        Candidate { text: name.clone(), kind: info.kind, score, source: Some(uri.clone()) },
-                    );
-                }
-            }
+            let score = (1.0 + info.count as f32).ln() * 0.3 + if info.defined { 1.5 } else { 0.0 } + case_bonus(name);
+            found.insert(name, Candidate { text: name.to_owned(), kind: info.kind, score, source: Some(uri.clone()) });
         }
     }
-    let mut out: Vec<Candidate> = scores.into_values().collect();
-    out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.text.len().cmp(&b.text.len())).then(a.text.cmp(&b.text)));
+    let mut out: Vec<Candidate> = found.into_values().collect();
+    let by_rank = |a: &Candidate, b: &Candidate| {
+        b.score.total_cmp(&a.score).then(a.text.len().cmp(&b.text.len())).then(a.text.cmp(&b.text))
+    };
+    if out.len() > max && max > 0 {
+        out.select_nth_unstable_by(max - 1, by_rank);
+        out.truncate(max);
+    }
+    out.sort_by(by_rank);
     out.truncate(max);
     (word, out)
 }
 
-/// Distance in lines from the cursor to the nearest occurrence of each word around it, skipping
-/// the word being typed.
-fn near_words(rope: &Rope, cursor_line: usize, word: &WordAtCursor) -> HashMap<String, usize> {
-    let mut out: HashMap<String, usize> = HashMap::new();
+/// For each word around the cursor: the distance in lines to its nearest occurrence, and that
+/// line. The word being typed is skipped.
+fn near_words(rope: &Rope, cursor_line: usize, word: &WordAtCursor) -> HashMap<String, (usize, usize)> {
+    let mut out: HashMap<String, (usize, usize)> = HashMap::new();
     let first = cursor_line.saturating_sub(NEAR_LINES);
     let last = (cursor_line + NEAR_LINES).min(rope.len_lines().saturating_sub(1));
+    let mut line = String::new();
     for l in first..=last {
-        let line_start = rope.line_to_byte(l);
-        let line = rope.line(l).to_string();
-        if line.len() > 4096 {
+        let slice = rope.line(l);
+        if slice.len_bytes() > 4096 {
             continue; // minified or generated text: not worth scanning on every keystroke
         }
+        line.clear();
+        for chunk in slice.chunks() {
+            line.push_str(chunk);
+        }
+        let line_start = rope.line_to_byte(l);
         let dist = l.abs_diff(cursor_line);
         for (s, w) in words(&line) {
             if line_start + s == word.typed.start {
                 continue;
             }
-            out.entry(w.to_owned()).and_modify(|d| *d = (*d).min(dist)).or_insert(dist);
+            match out.get_mut(w) {
+                Some(d) if d.0 <= dist => {}
+                Some(d) => *d = (dist, l),
+                None => {
+                    out.insert(w.to_owned(), (dist, l));
+                }
+            }
         }
     }
     out

@@ -100,7 +100,12 @@ pub struct Options<'a> {
 
 impl Default for Options<'_> {
     fn default() -> Self {
-        Self { shape: Shape::MultiLine, indent: IndentStyle::default(), line_comment: None, max_lines: DEFAULT_MAX_LINES }
+        Self {
+            shape: Shape::MultiLine,
+            indent: IndentStyle::default(),
+            line_comment: None,
+            max_lines: DEFAULT_MAX_LINES,
+        }
     }
 }
 
@@ -470,7 +475,10 @@ impl StreamCutter {
         scan_text.push('\n');
         let open = &self.ctx.at_cursor.stack;
         let (consumed, suffix_closes) = (&mut self.consumed, self.suffix_closes);
-        self.scanner.scan(&scan_text, self.ctx.line_comment.as_deref(), |_, c, depth| {
+        self.scanner.scan(&scan_text, self.ctx.line_comment.as_deref(), |j, c, depth| {
+            if depth == 0 && reopens(&line, j, c) {
+                return true;
+            }
             if depth > 0 {
                 underflow = true;
                 return false;
@@ -528,9 +536,11 @@ impl Context {
         let line_comment = opts.line_comment.filter(|c| !c.is_empty()).map(str::to_owned);
         let mut at_cursor = Scanner::default();
         at_cursor.scan(&prefix, line_comment.as_deref(), |_, _, _| true);
-        let next_line = suffix.split('\n').skip(1).find(|l| !l.trim().is_empty()).map(|l| {
-            (l.trim().to_owned(), opts.indent.width(leading_ws(l)))
-        });
+        let next_line = suffix
+            .split('\n')
+            .skip(1)
+            .find(|l| !l.trim().is_empty())
+            .map(|l| (l.trim().to_owned(), opts.indent.width(leading_ws(l))));
         Self { prefix, suffix, crlf, indent: opts.indent, line_comment, next_line, at_cursor }
     }
 
@@ -601,8 +611,7 @@ impl Context {
         }
         // Trailing lines equal to the lines after the cursor line.
         if replace_after == 0 || r.len() == replace_after {
-            let next: Vec<&str> =
-                self.suffix.split('\n').skip(1).filter(|l| !l.trim().is_empty()).take(32).collect();
+            let next: Vec<&str> = self.suffix.split('\n').skip(1).filter(|l| !l.trim().is_empty()).take(32).collect();
             let lines: Vec<&str> = text.split('\n').collect();
             let n = lines.len();
             for k in (1..n).rev() {
@@ -636,7 +645,7 @@ impl Context {
             }
         }
         for q in ['"', '\'', '`'] {
-            if overlap.contains(q) && count_unescaped(text, q) % 2 == 0 {
+            if overlap.contains(q) && count_unescaped(text, q).is_multiple_of(2) {
                 return false;
             }
         }
@@ -647,10 +656,7 @@ impl Context {
         let mut best = None;
         for (i, _) in rt.char_indices().skip(1).chain(std::iter::once((rt.len(), ' '))) {
             let head = &rt[..i];
-            if head.chars().all(is_closing_punct)
-                && text.ends_with(head)
-                && self.is_duplicate_closing(text, head)
-            {
+            if head.chars().all(is_closing_punct) && text.ends_with(head) && self.is_duplicate_closing(text, head) {
                 best = Some(head.len());
             }
         }
@@ -671,9 +677,9 @@ impl Context {
             }
         }
         let under = self.underflows(text);
-        [')', ']', '}'].iter().all(|&k| {
-            rt.chars().filter(|&c| c == k).count() <= under.iter().filter(|(_, c)| *c == k).count()
-        })
+        [')', ']', '}']
+            .iter()
+            .all(|&k| rt.chars().filter(|&c| c == k).count() <= under.iter().filter(|(_, c)| *c == k).count())
     }
 
     /// Cuts the completion at a closer the suffix already has, or at a closer that matches nothing.
@@ -681,15 +687,16 @@ impl Context {
         let rest = self.suffix.get(replace_after..).unwrap_or("");
         let closes = self.suffix_closes(rest);
         let open = &self.at_cursor.stack;
-        let mut consumed = 0;
         let mut cut = None;
-        for (i, c) in self.underflows(text) {
+        for (consumed, (i, c)) in self.underflows(text).into_iter().enumerate() {
+            if reopens(text, i, c) {
+                continue;
+            }
             let expected = open.len().checked_sub(consumed + 1).and_then(|j| open.get(j));
             if expected != Some(&opener_of(c)) || consumed < closes {
                 cut = Some(i);
                 break;
             }
-            consumed += 1;
         }
         match cut {
             Some(i) => text[..i].to_owned(),
@@ -859,6 +866,14 @@ fn starts_with_closer(t: &str) -> bool {
     t.starts_with([')', ']', '}'])
 }
 
+/// The closer at byte `i` of `text` is followed on its line by an opener of the same kind at the
+/// line end (`} else {`, `}, {`): the block goes on rather than ends.
+fn reopens(text: &str, i: usize, closer: char) -> bool {
+    let rest = text.get(i + closer.len_utf8()..).unwrap_or("");
+    let line = rest.split('\n').next().unwrap_or("");
+    line.trim_end().ends_with(opener_of(closer))
+}
+
 fn leading_ws(s: &str) -> &str {
     &s[..s.len() - s.trim_start_matches([' ', '\t']).len()]
 }
@@ -948,8 +963,25 @@ fn strip_model_noise(text: &str) -> &str {
 
 fn is_top_level_keyword(t: &str) -> bool {
     const KEYWORDS: [&str; 19] = [
-        "fn ", "pub ", "impl ", "impl<", "struct ", "enum ", "trait ", "mod ", "class ", "def ", "async ",
-        "function ", "export ", "interface ", "type ", "func ", "package ", "#[", "@",
+        "fn ",
+        "pub ",
+        "impl ",
+        "impl<",
+        "struct ",
+        "enum ",
+        "trait ",
+        "mod ",
+        "class ",
+        "def ",
+        "async ",
+        "function ",
+        "export ",
+        "interface ",
+        "type ",
+        "func ",
+        "package ",
+        "#[",
+        "@",
     ];
     KEYWORDS.iter().any(|k| t.starts_with(k))
 }
@@ -1095,6 +1127,12 @@ mod tests {
         check("fn f() {\n    $0\n}", "let x = 1;\n    x\n}", Some("let x = 1;\n    x"));
         // Nothing closes it below: kept.
         check("fn f() {\n    $0", "let x = 1;\n    x\n}", Some("let x = 1;\n    x\n}"));
+        // A closer that reopens the block on its line is not a duplicate.
+        check(
+            "    if x {\n        $0\n    }",
+            "a();\n    } else {\n        b();\n    }",
+            Some("a();\n    } else {\n        b();"),
+        );
         // Unmatched closer.
         check_single("let x = $0;", "1)", Some("1"));
         check_single("let x = ($0", "1]", Some("1"));
@@ -1206,6 +1244,29 @@ mod tests {
     }
 
     #[test]
+    fn stream_cutter_block_end() {
+        // The user's function is not closed below: the closer is kept, the next item is not.
+        let opts = Options::default();
+        let mut c = StreamCutter::new(Shape::MultiLine, "fn f() {\n    ", "", &opts);
+        assert_eq!(c.push("a();\n}\nfn g() {}\n"), Cut::Stop("a();\n}".into()));
+        // Python: a dedent below the cursor line ends the block.
+        let mut c = StreamCutter::new(Shape::MultiLine, "def f():\n    if x:\n        ", "", &opts);
+        assert_eq!(c.push("a()\n        b()\n    return 1\n"), Cut::Stop("a()\n        b()".into()));
+        // `} else {` at the cursor line's indentation continues.
+        let mut c = StreamCutter::new(Shape::MultiLine, "    if x {\n        ", "\n    }", &opts);
+        assert_eq!(
+            c.push("a();\n    } else {\n        b();\n    }\n"),
+            Cut::Stop("a();\n    } else {\n        b();".into())
+        );
+        // Repetition.
+        let mut c = StreamCutter::new(Shape::MultiLine, "", "", &opts);
+        assert_eq!(c.push("x += 1;\nx += 1;\nx += 1;\n"), Cut::Stop("x += 1;".into()));
+        // Line cap.
+        let mut c = StreamCutter::new(Shape::MultiLine, "", "", &Options { max_lines: 2, ..opts });
+        assert_eq!(c.push("a\nb\nc\n"), Cut::Stop("a\nb".into()));
+    }
+
+    #[test]
     fn stream_cutter_finish_without_newline() {
         let mut c = StreamCutter::new(Shape::MultiLine, "x = ", "", &Options::default());
         assert_eq!(c.push("1 +"), Cut::Continue);
@@ -1228,11 +1289,11 @@ mod tests {
         use proptest::prelude::*;
         let mut runner = proptest::test_runner::TestRunner::default();
         let piece = prop::sample::select(vec![
-            "(", ")", "{", "}", "[", "]", "\"", "'", "`", "\n", "\r\n", "    ", "\t", "```", "😀", "漢", "é", "x", "//",
-            ";", "\\", "fn ", "a", " ",
+            "(", ")", "{", "}", "[", "]", "\"", "'", "`", "\n", "\r\n", "    ", "\t", "```", "😀", "漢", "é", "x",
+            "//", ";", "\\", "fn ", "a", " ",
         ]);
-        let text = prop::collection::vec(prop_oneof![piece.prop_map(str::to_owned), ".{0,3}"], 0..24)
-            .prop_map(|v| v.concat());
+        let text =
+            prop::collection::vec(prop_oneof![piece.prop_map(str::to_owned), ".{0,3}"], 0..24).prop_map(|v| v.concat());
         runner
             .run(&(text.clone(), text.clone(), text, any::<bool>()), |(p, s, raw, single)| {
                 let shape = if single { Shape::SingleLine } else { Shape::MultiLine };

@@ -111,13 +111,19 @@ pub struct MessagesDecoder {
 
 impl MessagesDecoder {
     pub fn new(provider: &str) -> Self {
-        MessagesDecoder { provider: provider.to_owned(), block_types: HashMap::new(), usage: Usage::default(), stop_reason: None }
+        MessagesDecoder {
+            provider: provider.to_owned(),
+            block_types: HashMap::new(),
+            usage: Usage::default(),
+            stop_reason: None,
+        }
     }
 
     /// Usage fields are cumulative: a present field replaces the earlier value.
     fn update_usage(&mut self, u: &Value) {
         let n = |k: &str| u.get(k).and_then(Value::as_u64);
-        let (input, created, read) = (n("input_tokens"), n("cache_creation_input_tokens"), n("cache_read_input_tokens"));
+        let (input, created, read) =
+            (n("input_tokens"), n("cache_creation_input_tokens"), n("cache_read_input_tokens"));
         if input.is_some() || created.is_some() || read.is_some() {
             let old_read = self.usage.cached_input_tokens;
             let old_rest = self.usage.input_tokens - old_read;
@@ -145,10 +151,9 @@ impl Decoder for MessagesDecoder {
                 }
             }
             "content_block_start" => {
-                if let (Some(i), Some(t)) = (
-                    v.get("index").and_then(Value::as_u64),
-                    v.pointer("/content_block/type").and_then(Value::as_str),
-                ) {
+                if let (Some(i), Some(t)) =
+                    (v.get("index").and_then(Value::as_u64), v.pointer("/content_block/type").and_then(Value::as_str))
+                {
                     self.block_types.insert(i, t.to_owned());
                 }
             }
@@ -209,7 +214,12 @@ mod tests {
     }
 
     fn action() -> ModelRequest {
-        ModelRequest { prefix: String::new(), suffix: String::new(), user: "Explain lines 1-3.".into(), ..request(Task::Explain) }
+        ModelRequest {
+            prefix: String::new(),
+            suffix: String::new(),
+            user: "Explain lines 1-3.".into(),
+            ..request(Task::Explain)
+        }
     }
 
     #[tokio::test]
@@ -217,7 +227,11 @@ mod tests {
         let text = check_all_chunkings(ANTHROPIC_TEXT, Framing::Sse, || MessagesDecoder::new("claude")).await;
         assert_eq!(text.text(), "Hello there!");
         assert_eq!(text.error, None);
-        assert!(text.events.contains(&StreamEvent::Usage(Usage { input_tokens: 11, cached_input_tokens: 0, output_tokens: 6 })));
+        assert!(text.events.contains(&StreamEvent::Usage(Usage {
+            input_tokens: 11,
+            cached_input_tokens: 0,
+            output_tokens: 6
+        })));
         assert_eq!(text.events.last(), Some(&StreamEvent::Done { stop_reason: Some("end_turn".into()) }));
 
         let thinking = check_all_chunkings(ANTHROPIC_THINKING, Framing::Sse, || MessagesDecoder::new("claude")).await;
@@ -253,7 +267,8 @@ mod tests {
 
     #[tokio::test]
     async fn happy_path_and_headers() {
-        let server = FakeServer::start(vec![Reply::sse_events(ANTHROPIC_THINKING, Duration::from_millis(3))]).await;
+        let server =
+            FakeServer::start(vec![Reply::sse_events(ANTHROPIC_THINKING, Duration::from_millis(3)).chunked()]).await;
         let p = provider(&server.url(""));
         let events: Vec<_> = p.stream(action()).await.unwrap().try_collect().await.unwrap();
         assert!(events.contains(&StreamEvent::Text("This function".into())));

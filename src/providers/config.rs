@@ -38,10 +38,7 @@ impl ProviderKind {
     }
 
     fn is_openai(self) -> bool {
-        matches!(
-            self,
-            ProviderKind::OpenaiResponses | ProviderKind::OpenaiChat | ProviderKind::OpenaiFim
-        )
+        matches!(self, ProviderKind::OpenaiResponses | ProviderKind::OpenaiChat | ProviderKind::OpenaiFim)
     }
 }
 
@@ -82,11 +79,8 @@ pub struct Timeouts {
 }
 
 impl Timeouts {
-    pub const INLINE: Timeouts = Timeouts {
-        connect: Duration::from_secs(2),
-        first_byte: Duration::from_secs(5),
-        idle: Duration::from_secs(3),
-    };
+    pub const INLINE: Timeouts =
+        Timeouts { connect: Duration::from_secs(2), first_byte: Duration::from_secs(5), idle: Duration::from_secs(3) };
     pub const ACTION: Timeouts = Timeouts {
         connect: Duration::from_secs(10),
         first_byte: Duration::from_secs(120),
@@ -214,7 +208,7 @@ mod tests {
         });
         let c: ProviderConfig = serde_json::from_value(json).unwrap();
         assert_eq!(c.kind, ProviderKind::OpenaiResponses);
-        assert_eq!(c.api_key_cmd.unwrap().argv(), ["pass", "show", "openai"]);
+        assert_eq!(c.api_key_cmd.as_ref().unwrap().argv(), ["pass", "show", "openai"]);
         assert_eq!(c.timeouts(&Task::Inline).first_byte, Duration::from_millis(900));
         assert_eq!(c.timeouts(&Task::Explain), Timeouts::ACTION);
         let bad = serde_json::json!({"kind": "anthropic", "modle": "x"});

@@ -43,7 +43,9 @@ pub enum ProviderError {
     Server { provider: String, status: u16, message: String, retry_after: Option<Duration> },
     #[error("{provider}: request rejected ({status}): {message}")]
     BadRequest { provider: String, status: u16, message: String },
-    #[error("{provider}: model `{model}` not found or not available to this key: {message}; check `model` in the config")]
+    #[error(
+        "{provider}: model `{model}` not found or not available to this key: {message}; check `model` in the config"
+    )]
     ModelNotFound { provider: String, model: String, message: String },
     #[error("{provider}: timed out {phase} after {after:?}")]
     Timeout { provider: String, phase: TimeoutPhase, after: Duration },
@@ -52,13 +54,10 @@ pub enum ProviderError {
     #[error("{provider}: stream closed before {expected}")]
     StreamClosed { provider: String, expected: String },
     #[error("{provider}: error in stream ({code}): {message}")]
-    Stream {
-        provider: String,
-        code: String,
-        message: String,
-        retry_after: Option<Duration>,
-    },
-    #[error("{provider}: refused to send the key over plain http to {url}; use https (plain http is allowed only for loopback hosts)")]
+    Stream { provider: String, code: String, message: String, retry_after: Option<Duration> },
+    #[error(
+        "{provider}: refused to send the key over plain http to {url}; use https (plain http is allowed only for loopback hosts)"
+    )]
     Refused { provider: String, url: String },
     #[error("{provider}: {message}")]
     Config { provider: String, message: String },
@@ -158,11 +157,9 @@ impl ProviderError {
             "overloaded_error" | "server_is_overloaded" | "slow_down" => {
                 ProviderError::Overloaded { provider, message, retry_after }
             }
-            "authentication_error" | "invalid_api_key" => ProviderError::Auth {
-                provider,
-                message,
-                hint: "check the key".into(),
-            },
+            "authentication_error" | "invalid_api_key" => {
+                ProviderError::Auth { provider, message, hint: "check the key".into() }
+            }
             _ => ProviderError::Stream { provider, code: code.to_owned(), message, retry_after },
         }
     }
@@ -183,21 +180,14 @@ pub(crate) fn classify_http(
     body: &str,
 ) -> ProviderError {
     let (kind, code, message) = error_body(body);
-    let message = if message.is_empty() {
-        status.canonical_reason().unwrap_or("no message").to_owned()
-    } else {
-        message
-    };
+    let message =
+        if message.is_empty() { status.canonical_reason().unwrap_or("no message").to_owned() } else { message };
     let retry_after = header_retry_after(headers).or_else(|| parse_try_again(&message));
-    let should_retry = headers
-        .get("x-should-retry")
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.eq_ignore_ascii_case("true"));
+    let should_retry =
+        headers.get("x-should-retry").and_then(|v| v.to_str().ok()).map(|v| v.eq_ignore_ascii_case("true"));
     let provider = cx.provider.to_owned();
     let s = status.as_u16();
-    let quota = |t: &str| {
-        t.contains("insufficient_quota") || t.contains("spend") || t.contains("credit balance")
-    };
+    let quota = |t: &str| t.contains("insufficient_quota") || t.contains("spend") || t.contains("credit balance");
     match s {
         401 | 403 => ProviderError::Auth { provider, message, hint: cx.key_hint.to_owned() },
         404 if code == "model_not_found" || kind == "not_found_error" || message.contains("model") => {
@@ -212,15 +202,9 @@ pub(crate) fn classify_http(
             ProviderError::RateLimited { provider, message, retry_after, fatal }
         }
         529 | 503 => ProviderError::Overloaded { provider, message, retry_after },
-        500.. if should_retry != Some(false) => {
-            ProviderError::Server { provider, status: s, message, retry_after }
-        }
-        408 | 409 if should_retry != Some(false) => {
-            ProviderError::Server { provider, status: s, message, retry_after }
-        }
-        _ if should_retry == Some(true) => {
-            ProviderError::Server { provider, status: s, message, retry_after }
-        }
+        500.. if should_retry != Some(false) => ProviderError::Server { provider, status: s, message, retry_after },
+        408 | 409 if should_retry != Some(false) => ProviderError::Server { provider, status: s, message, retry_after },
+        _ if should_retry == Some(true) => ProviderError::Server { provider, status: s, message, retry_after },
         _ => ProviderError::BadRequest { provider, status: s, message },
     }
 }
@@ -295,25 +279,46 @@ mod tests {
 
     #[test]
     fn classifies_statuses() {
-        let auth = classify(401, &[], r#"{"error":{"message":"Incorrect API key provided: sk-ab***cd","type":"invalid_request_error","code":"invalid_api_key"}}"#);
+        let auth = classify(
+            401,
+            &[],
+            r#"{"error":{"message":"Incorrect API key provided: sk-ab***cd","type":"invalid_request_error","code":"invalid_api_key"}}"#,
+        );
         assert!(auth.is_auth() && !auth.retryable());
         assert!(auth.to_string().contains("codex") && auth.to_string().contains("OPENAI_API_KEY"));
 
-        let nf = classify(404, &[], r#"{"type":"error","error":{"type":"not_found_error","message":"model: claude-nope"}}"#);
+        let nf =
+            classify(404, &[], r#"{"type":"error","error":{"type":"not_found_error","message":"model: claude-nope"}}"#);
         assert!(matches!(nf, ProviderError::ModelNotFound { .. }));
 
-        let rl = classify(429, &[("retry-after", "2")], r#"{"error":{"message":"Rate limit reached. Please try again in 1.898s.","type":"tokens","code":"rate_limit_exceeded"}}"#);
+        let rl = classify(
+            429,
+            &[("retry-after", "2")],
+            r#"{"error":{"message":"Rate limit reached. Please try again in 1.898s.","type":"tokens","code":"rate_limit_exceeded"}}"#,
+        );
         assert!(rl.retryable());
         assert_eq!(rl.retry_after(), Some(Duration::from_secs(2)));
 
-        let rl = classify(429, &[], r#"{"error":{"message":"Please try again in 1.898s.","type":"tokens","code":"rate_limit_exceeded"}}"#);
+        let rl = classify(
+            429,
+            &[],
+            r#"{"error":{"message":"Please try again in 1.898s.","type":"tokens","code":"rate_limit_exceeded"}}"#,
+        );
         assert_eq!(rl.retry_after(), Some(Duration::from_millis(1898)));
         let rl = classify(429, &[("retry-after-ms", "250.5")], "{}");
         assert_eq!(rl.retry_after(), Some(Duration::from_micros(250_500)));
 
-        let quota = classify(429, &[], r#"{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}"#);
+        let quota = classify(
+            429,
+            &[],
+            r#"{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}"#,
+        );
         assert!(!quota.retryable() && quota.is_fatal());
-        let cap = classify(429, &[], r#"{"type":"error","error":{"type":"rate_limit_error","message":"You have reached your monthly spend limit"}}"#);
+        let cap = classify(
+            429,
+            &[],
+            r#"{"type":"error","error":{"type":"rate_limit_error","message":"You have reached your monthly spend limit"}}"#,
+        );
         assert!(!cap.retryable());
         let no = classify(429, &[("x-should-retry", "false")], "{}");
         assert!(!no.retryable());

@@ -45,7 +45,15 @@ impl Reply {
         if !h.iter().any(|(k, _)| k == "content-type") {
             h.push(("content-type".into(), "application/json".into()));
         }
-        Reply { status, headers: h, parts: vec![body.to_owned()], gap: Duration::ZERO, delay: Duration::ZERO, chunked: false, cut: false }
+        Reply {
+            status,
+            headers: h,
+            parts: vec![body.to_owned()],
+            gap: Duration::ZERO,
+            delay: Duration::ZERO,
+            chunked: false,
+            cut: false,
+        }
     }
 
     /// Chunked transfer encoding; the final zero chunk is sent only if the body is complete.
@@ -192,7 +200,8 @@ async fn serve(mut sock: TcpStream, shared: Arc<Mutex<Shared>>) {
         s.replies.pop_front()
     };
     let Some(reply) = reply else {
-        let _ = sock.write_all(b"HTTP/1.1 599 No Reply Scripted\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await;
+        let _ =
+            sock.write_all(b"HTTP/1.1 599 No Reply Scripted\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await;
         return;
     };
     tokio::time::sleep(reply.delay).await;
@@ -200,7 +209,8 @@ async fn serve(mut sock: TcpStream, shared: Arc<Mutex<Shared>>) {
     for (k, v) in &reply.headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
-    let streamed = reply.status == 200 && reply.headers.iter().any(|(_, v)| v.contains("event-stream") || v.contains("ndjson"));
+    let streamed =
+        reply.status == 200 && reply.headers.iter().any(|(_, v)| v.contains("event-stream") || v.contains("ndjson"));
     if reply.chunked {
         head.push_str("transfer-encoding: chunked\r\n");
     } else if !streamed {

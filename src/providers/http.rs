@@ -4,15 +4,18 @@
 //! never through a redirect (the client follows none).
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::OnceCell;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Client, Method, RequestBuilder, Response, Url};
 
+use super::CheckReport;
 use super::config::{ProviderConfig, Timeouts};
 use super::error::{ErrorContext, ProviderError, TimeoutPhase, classify_http};
 use super::keys::{KeySource, Secret};
-use super::{CheckReport, ProviderKind};
 
 /// The one client every provider shares: keep-alive pool, HTTP/2 when the server offers it (ALPN).
 pub fn shared_client() -> Client {
@@ -47,6 +50,8 @@ pub struct Endpoint {
     pub auth: AuthStyle,
     pub headers: HeaderMap,
     pub client: Client,
+    /// A key from `api_key_cmd`, run once per configuration (not per keystroke).
+    key_cache: Arc<OnceCell<Secret>>,
 }
 
 impl Endpoint {
@@ -57,18 +62,20 @@ impl Endpoint {
         let mut headers = HeaderMap::new();
         for (k, v) in &cfg.headers {
             let name = HeaderName::try_from(k.as_str()).map_err(|_| config_err(format!("bad header name `{k}`")))?;
-            let value = HeaderValue::try_from(v.as_str()).map_err(|_| config_err(format!("bad value for header `{k}`")))?;
+            let value =
+                HeaderValue::try_from(v.as_str()).map_err(|_| config_err(format!("bad value for header `{k}`")))?;
             headers.insert(name, value);
         }
         let key = if let Some(cmd) = &cfg.api_key_cmd {
             KeySource::Command(cmd.argv())
-        } else if let Some(var) = cfg.key_env() {
-            // OpenAI-compatible local servers work without a key; hosted OpenAI/Anthropic do not.
-            let optional = cfg.api_key_env.is_none()
-                && (cfg.base_url.is_some() || cfg.kind == ProviderKind::OpenaiChat)
-                && is_loopback_url(&base_url);
-            KeySource::Env { var, optional }
+        } else if let Some(var) = &cfg.api_key_env {
+            KeySource::Env { var: var.clone(), optional: false }
+        } else if let Some(var) = cfg.key_env().filter(|_| cfg.base_url.is_none() || is_vendor_host(&base_url)) {
+            // The SDK's own variable goes only to the vendor (or where OPENAI_BASE_URL /
+            // ANTHROPIC_BASE_URL point); a local server may run without it.
+            KeySource::Env { var, optional: is_loopback_url(&base_url) }
         } else {
+            // A configured base_url elsewhere gets no key unless api_key_env/api_key_cmd names one.
             KeySource::None
         };
         Ok(Endpoint {
@@ -79,6 +86,7 @@ impl Endpoint {
             auth,
             headers,
             client: client.clone(),
+            key_cache: Arc::default(),
         })
     }
 
@@ -92,11 +100,23 @@ impl Endpoint {
 
     /// Resolves the key and refuses to send it over plain http to a non-loopback host.
     pub async fn key_for(&self, url: &str) -> Result<Option<Secret>, ProviderError> {
-        let key = self.key.resolve().await.map_err(|e| ProviderError::Auth {
+        let auth_err = |e: super::keys::KeyError| ProviderError::Auth {
             provider: self.provider.clone(),
             message: e.to_string(),
             hint: self.key.hint(),
-        })?;
+        };
+        let key = match &self.key {
+            KeySource::Command(_) => Some(
+                self.key_cache
+                    .get_or_try_init(|| async {
+                        self.key.resolve().await?.ok_or(super::keys::KeyError::Missing("no key".into()))
+                    })
+                    .await
+                    .map_err(auth_err)?
+                    .clone(),
+            ),
+            other => other.resolve().await.map_err(auth_err)?,
+        };
         if key.is_some() && url.starts_with("http://") && !is_loopback_url(url) {
             return Err(ProviderError::Refused { provider: self.provider.clone(), url: url.to_owned() });
         }
@@ -168,11 +188,7 @@ impl Endpoint {
             let phase = if e.is_connect() { TimeoutPhase::Connect } else { TimeoutPhase::FirstByte };
             return ProviderError::timeout(&self.provider, phase, t.connect);
         }
-        ProviderError::Connect {
-            provider: self.provider.clone(),
-            url: self.base_url.clone(),
-            message: error_chain(e),
-        }
+        ProviderError::Connect { provider: self.provider.clone(), url: self.base_url.clone(), message: error_chain(e) }
     }
 
     /// Doctor: GET a model list and look for the configured model.
@@ -186,7 +202,11 @@ impl Endpoint {
             ok: false,
             verdict: String::new(),
         };
-        let t = Timeouts { connect: Duration::from_secs(5), first_byte: Duration::from_secs(10), idle: Duration::from_secs(10) };
+        let t = Timeouts {
+            connect: Duration::from_secs(5),
+            first_byte: Duration::from_secs(10),
+            idle: Duration::from_secs(10),
+        };
         let rb = match self.request(Method::GET, path).await {
             Ok(rb) => rb,
             Err(e) => {
@@ -212,7 +232,8 @@ impl Endpoint {
             Ok(v) => v,
             Err(_) => {
                 report.ok = true;
-                report.verdict = format!("{}: reachable at {}; the model list was unreadable", self.provider, self.base_url);
+                report.verdict =
+                    format!("{}: reachable at {}; the model list was unreadable", self.provider, self.base_url);
                 return report;
             }
         };
@@ -239,9 +260,9 @@ impl Endpoint {
     }
 }
 
-/// The source chain of a reqwest error, without the URL's query (keys are never in URLs anyway).
+/// A reqwest error with its source chain (keys are never in URLs, so the URL may stay).
 fn error_chain(e: &reqwest::Error) -> String {
-    let mut msg = e.without_url_ref().to_string();
+    let mut msg = e.to_string();
     let mut src = std::error::Error::source(e);
     while let Some(s) = src {
         msg.push_str(": ");
@@ -261,6 +282,12 @@ pub fn is_loopback_url(url: &str) -> bool {
     }
 }
 
+/// The vendors whose SDK key variables we send by default.
+fn is_vendor_host(url: &str) -> bool {
+    Url::parse(url)
+        .is_ok_and(|u| u.scheme() == "https" && matches!(u.host_str(), Some("api.openai.com" | "api.anthropic.com")))
+}
+
 /// Merges the configured extra fields over a generated body.
 pub fn merge_extra(body: &mut serde_json::Value, extra: &serde_json::Map<String, serde_json::Value>) {
     if let Some(obj) = body.as_object_mut() {
@@ -272,7 +299,28 @@ pub fn merge_extra(body: &mut serde_json::Value, extra: &serde_json::Map<String,
 
 #[cfg(test)]
 mod tests {
+    use super::super::ProviderKind;
     use super::*;
+
+    #[test]
+    fn default_keys_go_only_to_their_vendor() {
+        let client = Client::new();
+        let ep = |kind, base: Option<&str>| {
+            let mut cfg = ProviderConfig::new("p", kind, "m");
+            cfg.base_url = base.map(str::to_owned);
+            Endpoint::from_config(&client, &cfg, AuthStyle::Bearer).unwrap().key
+        };
+        let openai = KeySource::Env { var: "OPENAI_API_KEY".into(), optional: false };
+        assert_eq!(ep(ProviderKind::OpenaiChat, Some("https://api.openai.com/v1")), openai);
+        assert_eq!(ep(ProviderKind::OpenaiChat, Some("https://openrouter.ai/api/v1")), KeySource::None);
+        assert_eq!(ep(ProviderKind::OpenaiChat, Some("http://localhost:1234/v1")), KeySource::None);
+        assert_eq!(ep(ProviderKind::Ollama, None), KeySource::None);
+        let mut cfg = ProviderConfig::new("p", ProviderKind::OpenaiChat, "m");
+        cfg.base_url = Some("https://openrouter.ai/api/v1".into());
+        cfg.api_key_env = Some("OPENROUTER_API_KEY".into());
+        let key = Endpoint::from_config(&client, &cfg, AuthStyle::Bearer).unwrap().key;
+        assert_eq!(key, KeySource::Env { var: "OPENROUTER_API_KEY".into(), optional: false });
+    }
 
     #[test]
     fn loopback_hosts() {

@@ -94,7 +94,9 @@ async fn run_key_command(argv: &[String]) -> Result<Secret, KeyError> {
         .kill_on_drop(true)
         .output();
     let out = match tokio::time::timeout(KEY_CMD_TIMEOUT, child).await {
-        Err(_) => return Err(KeyError::Command(format!("api_key_cmd `{program}` timed out after {KEY_CMD_TIMEOUT:?}"))),
+        Err(_) => {
+            return Err(KeyError::Command(format!("api_key_cmd `{program}` timed out after {KEY_CMD_TIMEOUT:?}")));
+        }
         Ok(Err(e)) => return Err(KeyError::Command(format!("cannot run api_key_cmd `{program}`: {e}"))),
         Ok(Ok(out)) => out,
     };

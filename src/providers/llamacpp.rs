@@ -137,10 +137,10 @@ impl Decoder for InfillDecoder {
 
 #[cfg(test)]
 mod tests {
+    use super::super::Task;
     use super::super::fake_server::{FakeServer, Reply};
     use super::super::http::shared_client;
     use super::super::prompt::request;
-    use super::super::Task;
     use super::*;
     use futures_util::TryStreamExt;
     use std::time::Duration;
@@ -159,7 +159,11 @@ mod tests {
         let p = LlamaCpp::new(&shared_client(), cfg).unwrap();
         let events: Vec<_> = p.stream(request(Task::Inline)).await.unwrap().try_collect().await.unwrap();
         assert_eq!(events[1], StreamEvent::Text(" b".into()));
-        assert!(events.contains(&StreamEvent::Usage(Usage { input_tokens: 40, cached_input_tokens: 10, output_tokens: 2 })));
+        assert!(events.contains(&StreamEvent::Usage(Usage {
+            input_tokens: 40,
+            cached_input_tokens: 10,
+            output_tokens: 2
+        })));
         let r = &server.requests().await[0];
         assert_eq!(r.path, "/infill");
         let body: Value = serde_json::from_str(&r.body).unwrap();

@@ -113,10 +113,10 @@ impl Decoder for GenerateDecoder {
 
 #[cfg(test)]
 mod tests {
+    use super::super::Task;
     use super::super::fake_server::{FakeServer, Reply};
     use super::super::http::shared_client;
     use super::super::prompt::request;
-    use super::super::Task;
     use super::*;
     use futures_util::{StreamExt, TryStreamExt};
     use std::time::Duration;
@@ -144,7 +144,11 @@ mod tests {
         let p = Ollama::new(&shared_client(), cfg).unwrap();
         let events: Vec<_> = p.stream(request(Task::Inline)).await.unwrap().try_collect().await.unwrap();
         assert_eq!(events[0], StreamEvent::Text("a +".into()));
-        assert!(events.contains(&StreamEvent::Usage(Usage { input_tokens: 20, cached_input_tokens: 0, output_tokens: 2 })));
+        assert!(events.contains(&StreamEvent::Usage(Usage {
+            input_tokens: 20,
+            cached_input_tokens: 0,
+            output_tokens: 2
+        })));
         let mut s = p.stream(request(Task::Inline)).await.unwrap();
         assert!(matches!(s.next().await, Some(Ok(_))));
         assert!(matches!(s.next().await, Some(Err(ProviderError::Stream { .. }))));

@@ -116,7 +116,8 @@ impl Decoder for ChunkDecoder {
                 _ => String::new(),
             };
             let message = if e.is_string() { e.as_str().unwrap_or("").to_owned() } else { text("message") };
-            let code = [text("code"), text("type")].into_iter().find(|c| !c.is_empty()).unwrap_or_else(|| "error".into());
+            let code =
+                [text("code"), text("type")].into_iter().find(|c| !c.is_empty()).unwrap_or_else(|| "error".into());
             return Err(ProviderError::in_stream(&self.provider, &code, &message));
         }
         if let Some(choice) = v.pointer("/choices/0") {
@@ -146,11 +147,11 @@ impl Decoder for ChunkDecoder {
 
 #[cfg(test)]
 mod tests {
+    use super::super::Task;
     use super::super::fake_server::{FakeServer, Reply};
     use super::super::http::shared_client;
     use super::super::prompt::request;
     use super::super::sse::testing::*;
-    use super::super::Task;
     use super::*;
     use futures_util::TryStreamExt;
     use std::time::Duration;
@@ -160,7 +161,11 @@ mod tests {
         let out = check_all_chunkings(CHAT_TEXT, Framing::Sse, || ChunkDecoder::chat("chat")).await;
         assert_eq!(out.text(), "a + b");
         assert_eq!(out.error, None);
-        assert!(out.events.contains(&StreamEvent::Usage(Usage { input_tokens: 412, cached_input_tokens: 384, output_tokens: 3 })));
+        assert!(out.events.contains(&StreamEvent::Usage(Usage {
+            input_tokens: 412,
+            cached_input_tokens: 384,
+            output_tokens: 3
+        })));
         assert_eq!(out.events.last(), Some(&StreamEvent::Done { stop_reason: Some("stop".into()) }));
         let err = "data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\ndata: {\"error\":{\"message\":\"boom\",\"type\":\"server_error\",\"code\":null}}\n\n";
         let out = run(vec![err.as_bytes().to_vec()], Framing::Sse, ChunkDecoder::chat("chat")).await;

@@ -164,7 +164,7 @@ impl Decoder for ResponsesDecoder {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fake_server::{Reply, FakeServer};
+    use super::super::fake_server::{FakeServer, Reply};
     use super::super::prompt::request;
     use super::super::sse::testing::*;
     use super::super::{Task, http::shared_client};
@@ -175,8 +175,11 @@ mod tests {
     fn provider(base: &str) -> OpenAiResponses {
         let mut cfg = ProviderConfig::new("codex", ProviderKind::OpenaiResponses, "gpt-5.4-mini");
         cfg.base_url = Some(base.to_owned());
-        cfg.api_key_cmd = Some(super::super::config::CommandLine::Argv(vec!["printf".into(), "sk-test-123".into()]));
-        OpenAiResponses::new(&shared_client(), cfg).unwrap()
+        let mut p = OpenAiResponses::new(&shared_client(), cfg).unwrap();
+        if let Some(ep) = Arc::get_mut(&mut p.ep) {
+            ep.key = super::super::keys::KeySource::Static(super::super::Secret::new("sk-test-123"));
+        }
+        p
     }
 
     #[tokio::test]
@@ -184,7 +187,11 @@ mod tests {
         let ok = check_all_chunkings(OPENAI_TEXT, Framing::Sse, || ResponsesDecoder::new("codex")).await;
         assert_eq!(ok.text(), "a + b");
         assert_eq!(ok.error, None);
-        assert!(ok.events.contains(&StreamEvent::Usage(Usage { input_tokens: 412, cached_input_tokens: 384, output_tokens: 3 })));
+        assert!(ok.events.contains(&StreamEvent::Usage(Usage {
+            input_tokens: 412,
+            cached_input_tokens: 384,
+            output_tokens: 3
+        })));
         assert_eq!(ok.events.last(), Some(&StreamEvent::Done { stop_reason: Some("completed".into()) }));
 
         let failed = check_all_chunkings(OPENAI_FAILED, Framing::Sse, || ResponsesDecoder::new("codex")).await;
@@ -239,10 +246,11 @@ mod tests {
         let server = FakeServer::start(vec![Reply::sse_events(OPENAI_TEXT, Duration::from_millis(5))]).await;
         let p = provider(&server.url("/v1"));
         let events: Vec<_> = p.stream(request(Task::Inline)).await.unwrap().try_collect().await.unwrap();
-        let text: String = events.iter().filter_map(|e| if let StreamEvent::Text(t) = e { Some(t.as_str()) } else { None }).collect();
+        let text: String =
+            events.iter().filter_map(|e| if let StreamEvent::Text(t) = e { Some(t.as_str()) } else { None }).collect();
         assert_eq!(text, "a + b");
         let seen = server.requests().await;
-        assert_eq!(seen[0].path, "/v1/responses");
+        assert_eq!((seen[0].method.as_str(), seen[0].path.as_str()), ("POST", "/v1/responses"));
         assert_eq!(seen[0].header("authorization").as_deref(), Some("Bearer sk-test-123"));
         let body: Value = serde_json::from_str(&seen[0].body).unwrap();
         assert_eq!(body["model"], "gpt-5.4-mini");
@@ -303,7 +311,9 @@ mod tests {
 
     #[tokio::test]
     async fn slow_first_byte_times_out() {
-        let server = FakeServer::start(vec![Reply::sse_events(OPENAI_TEXT, Duration::ZERO).delay(Duration::from_millis(500))]).await;
+        let server =
+            FakeServer::start(vec![Reply::sse_events(OPENAI_TEXT, Duration::ZERO).delay(Duration::from_millis(500))])
+                .await;
         let mut p = provider(&server.url("/v1"));
         p.cfg.inline_timeouts.first_byte_ms = Some(100);
         p.cfg.inline_timeouts.connect_ms = Some(50);
@@ -335,7 +345,8 @@ mod tests {
 
     #[tokio::test]
     async fn check_lists_the_model() {
-        let models = r#"{"object":"list","data":[{"id":"gpt-5.4-mini","object":"model"},{"id":"gpt-6-luna","object":"model"}]}"#;
+        let models =
+            r#"{"object":"list","data":[{"id":"gpt-5.4-mini","object":"model"},{"id":"gpt-6-luna","object":"model"}]}"#;
         let server = FakeServer::start(vec![
             Reply::status(200, &[("content-type", "application/json")], models),
             Reply::status(401, &[], r#"{"error":{"message":"bad key","code":"invalid_api_key"}}"#),

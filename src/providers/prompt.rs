@@ -56,14 +56,19 @@ pub(crate) fn request(task: super::Task) -> ModelRequest {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::super::Task;
+    use super::*;
 
     #[test]
     fn hole_prompt_keeps_stable_parts_first() {
         let req = request(Task::Inline);
         assert_eq!(with_context(&req), "path: src/lib.rs\nfn add(a: i32, b: i32) -> i32 {\n    <CURSOR>\n}\n");
-        let action = ModelRequest { prefix: String::new(), suffix: String::new(), user: "Explain this.".into(), ..request(Task::Explain) };
+        let action = ModelRequest {
+            prefix: String::new(),
+            suffix: String::new(),
+            user: "Explain this.".into(),
+            ..request(Task::Explain)
+        };
         assert_eq!(with_context(&action), "path: src/lib.rs\nExplain this.");
     }
 }

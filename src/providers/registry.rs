@@ -102,3 +102,48 @@ pub fn build(client: &Client, cfg: &ProviderConfig) -> Result<Option<Arc<dyn Pro
     };
     Ok(Some(p))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn builds_what_it_can() {
+        let mut bad = ProviderConfig::new("broken", ProviderKind::OpenaiChat, "m");
+        bad.base_url = Some("not a url".into());
+        let configs = [
+            ProviderConfig::new("codex", ProviderKind::OpenaiResponses, "gpt-5.4-mini"),
+            ProviderConfig::new("claude", ProviderKind::Anthropic, "claude-sonnet-5-5"),
+            ProviderConfig::new("agent", ProviderKind::ClaudeCli, "sonnet"),
+            ProviderConfig::new("words", ProviderKind::Local, ""),
+            bad,
+        ];
+        let (reg, errors) = Registry::new(&configs);
+        assert_eq!(reg.names(), ["agent", "claude", "codex"]);
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].to_string().contains("broken"));
+        assert!(reg.is_local("words") && reg.is_local("local") && !reg.is_local("codex"));
+        assert_eq!(reg.get("claude").map(|p| p.kind()), Some(ProviderKind::Anthropic));
+    }
+
+    #[tokio::test]
+    async fn warm_opens_a_connection_without_a_key() {
+        let server =
+            super::super::fake_server::FakeServer::start(vec![super::super::fake_server::Reply::status(200, &[], "")])
+                .await;
+        let mut cfg = ProviderConfig::new("codex", ProviderKind::OpenaiResponses, "m");
+        cfg.base_url = Some(server.url("/v1"));
+        cfg.api_key_env = Some("PATH".into()); // any set variable: it must not be sent
+        let (reg, _) = Registry::new(&[cfg]);
+        reg.warm();
+        for _ in 0..100 {
+            if let Some(r) = server.requests().await.first() {
+                assert_eq!((r.method.as_str(), r.path.as_str()), ("HEAD", "/"));
+                assert_eq!(r.header("authorization"), None);
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("no warm-up request");
+    }
+}

@@ -375,7 +375,10 @@ impl Router {
                     Availability::Ready => {}
                     Availability::CoolingDown { until } => {
                         let secs = until.saturating_duration_since(Instant::now()).as_secs();
-                        attempts.push(Attempt { provider: name.clone(), error: format!("{name}: set aside for {secs} s after repeated failures") });
+                        attempts.push(Attempt {
+                            provider: name.clone(),
+                            error: format!("{name}: set aside for {secs} s after repeated failures"),
+                        });
                         break;
                     }
                     Availability::Disabled { reason } => {
@@ -576,11 +579,17 @@ mod tests {
     #[tokio::test]
     async fn inline_falls_through_without_waiting() {
         let r = Router::new(RouteTable::default(), Policy::default());
-        let rl = ProviderError::RateLimited { provider: "codex".into(), message: "m".into(), retry_after: Some(Duration::from_secs(30)), fatal: false };
+        let rl = ProviderError::RateLimited {
+            provider: "codex".into(),
+            message: "m".into(),
+            retry_after: Some(Duration::from_secs(30)),
+            fatal: false,
+        };
         let codex = Scripted::new("codex", vec![rl]);
         let backup = Scripted::new("backup", vec![]);
         let t = std::time::Instant::now();
-        let served = r.run(req(Task::Inline), &[Link::Remote(codex.clone()), Link::Remote(backup), Link::Local]).await.unwrap();
+        let served =
+            r.run(req(Task::Inline), &[Link::Remote(codex.clone()), Link::Remote(backup), Link::Local]).await.unwrap();
         assert!(t.elapsed() < Duration::from_secs(1));
         let Served::Remote { stream, record } = served else { panic!("expected remote") };
         let events: Vec<_> = stream.collect().await;
@@ -599,13 +608,21 @@ mod tests {
 
     #[tokio::test]
     async fn actions_retry_with_backoff_then_fall_back() {
-        let r = Router::new(RouteTable::default(), Policy { breaker_threshold: 10, backoff_base: Duration::from_millis(5), ..Policy::default() });
+        let r = Router::new(
+            RouteTable::default(),
+            Policy { breaker_threshold: 10, backoff_base: Duration::from_millis(5), ..Policy::default() },
+        );
         let claude = Scripted::new("claude", vec![server_error(), server_error()]);
         let served = r.run(req(Task::Explain), &[Link::Remote(claude.clone())]).await.unwrap();
         assert!(matches!(served, Served::Remote { .. }));
         assert_eq!(claude.calls.load(Ordering::SeqCst), 3);
 
-        let quota = ProviderError::RateLimited { provider: "claude".into(), message: "m".into(), retry_after: None, fatal: true };
+        let quota = ProviderError::RateLimited {
+            provider: "claude".into(),
+            message: "m".into(),
+            retry_after: None,
+            fatal: true,
+        };
         let claude = Scripted::new("claude", vec![quota]);
         let err = r.run(req(Task::Explain), &[Link::Remote(claude.clone())]).await.err().unwrap();
         assert_eq!(claude.calls.load(Ordering::SeqCst), 1, "fatal quota is never retried");

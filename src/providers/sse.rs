@@ -83,9 +83,7 @@ where
         }
     };
     // A trailing newline lets a final event ended by a lone CR dispatch; after `\n\n` it is a no-op.
-    let bytes = bytes
-        .map(|r| r.map(|b| b.as_ref().to_vec()))
-        .chain(stream::once(async { Ok(b"\n".to_vec()) }));
+    let bytes = bytes.map(|r| r.map(|b| b.as_ref().to_vec())).chain(stream::once(async { Ok(b"\n".to_vec()) }));
     let frames: Frames = match framing {
         Framing::Sse => bytes
             .eventsource()
@@ -336,8 +334,8 @@ mod tests {
 
     #[tokio::test]
     async fn idle_timeout_between_events() {
-        let bytes = stream::iter(vec![Ok::<_, std::convert::Infallible>(b"data: x\n\n".to_vec())])
-            .chain(stream::pending());
+        let bytes =
+            stream::iter(vec![Ok::<_, std::convert::Infallible>(b"data: x\n\n".to_vec())]).chain(stream::pending());
         let t = Timeouts { idle: std::time::Duration::from_millis(30), ..Timeouts::INLINE };
         let mut s = decode_bytes("p", bytes, Framing::Sse, t, Echo);
         assert_eq!(s.next().await, Some(Ok(StreamEvent::Text("[x]".into()))));

@@ -5,6 +5,7 @@
 //! internal error for that one request.
 
 mod convert;
+mod transport;
 
 use std::{
     future::Future,
@@ -88,6 +89,11 @@ impl Backend {
 
     /// The `switchboard/documentText` request: the server's copy of a document, for tests and for
     /// debugging sync problems in editors.
+    /// Answers a message the transport guard could not pass on (see `transport`).
+    async fn invalid_message(&self, params: InvalidMessageParams) -> Result<()> {
+        Err(Error { code: ErrorCode::InvalidRequest, message: params.reason.into(), data: None })
+    }
+
     async fn document_text(&self, params: DocumentTextParams) -> Result<DocumentTextResult> {
         guard(async {
             let (text, version) = self.engine.text(&params.text_document.uri.0).map_err(engine_error)?;
@@ -95,6 +101,11 @@ impl Backend {
         })
         .await
     }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InvalidMessageParams {
+    reason: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -303,6 +314,10 @@ impl LanguageServer for Backend {
 pub async fn serve(engine: Arc<Engine>) {
     let (service, socket) = LspService::build(|client| Backend::new(client, engine))
         .custom_method("switchboard/documentText", Backend::document_text)
+        .custom_method(transport::INVALID_MESSAGE, Backend::invalid_message)
         .finish();
-    Server::new(tokio::io::stdin(), tokio::io::stdout(), socket).concurrency_level(8).serve(service).await;
+    Server::new(transport::guarded(tokio::io::stdin()), tokio::io::stdout(), socket)
+        .concurrency_level(8)
+        .serve(service)
+        .await;
 }

@@ -282,9 +282,20 @@ impl SyntaxTree {
     /// Applies the edits to the old tree and reparses with it, reusing every unchanged subtree.
     /// Returns false when the document can no longer be parsed (it then degrades to plain text).
     pub fn update(&mut self, edits: &[ByteEdit], rope: &Rope) -> bool {
+        self.edit(edits);
+        self.reparse(rope)
+    }
+
+    /// Moves the old tree's nodes to where the edits put the text (cheap: no parsing).
+    pub fn edit(&mut self, edits: &[ByteEdit]) {
         for e in edits {
             self.tree.edit(&input_edit(e));
         }
+    }
+
+    /// Reparses after [`SyntaxTree::edit`], reusing every unchanged subtree; false when the text
+    /// can no longer be parsed.
+    pub fn reparse(&mut self, rope: &Rope) -> bool {
         match parse_rope(self.lang, rope, Some(&self.tree)) {
             Some(tree) => {
                 self.tree = tree;

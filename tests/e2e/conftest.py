@@ -16,6 +16,7 @@ On failure, the tail of each server log is attached to the report.
 from __future__ import annotations
 
 import itertools
+import os
 import subprocess
 from pathlib import Path
 
@@ -34,6 +35,9 @@ SESSIONS_KEY = pytest.StashKey[list]()
 def switchboard_bin() -> Path:
     binary = find_binary()
     if binary is None:
+        if os.environ.get("SWITCHBOARD_BIN"):
+            pytest.fail(f"SWITCHBOARD_BIN={os.environ['SWITCHBOARD_BIN']} is not an executable file",
+                        pytrace=False)
         pytest.fail(
             "switchboard binary not found: set SWITCHBOARD_BIN, or build it with "
             "`cargo build --release` (looked in target/release and target/debug)",

@@ -43,8 +43,15 @@ async def raw_session(raw_lsp):
 
 
 async def raw_probe(c) -> None:
-    resp = await c.request("textDocument/completion", {
-        "textDocument": {"uri": (c.workspace / "nope.rs").as_uri()}, "position": {"line": 0, "character": 0}})
+    """A valid request after the bad input must be answered by the same process."""
+    try:
+        resp = await c.request("textDocument/completion", {
+            "textDocument": {"uri": (c.workspace / "nope.rs").as_uri()}, "position": {"line": 0, "character": 0}})
+    except EOFError:
+        code = await asyncio.wait_for(c.proc.wait(), 5)
+        log = c.stderr_path.read_text(errors="replace")[-1500:]
+        pytest.fail(f"server exited (code {code}) after bad input instead of answering the next request; "
+                    f"log tail:\n{log}", pytrace=False)
     assert "result" in resp or "error" in resp
     assert c.proc.returncode is None
 

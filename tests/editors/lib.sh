@@ -64,12 +64,14 @@ wait_http() {
 # FAKE_PID, FAKE_PORT and the provider environment the server reads.
 start_fake_upstream() {
   FAKE_PORT=$(free_port)
-  python3 "$EDITORS_DIR/fake_upstream.py" --port "$FAKE_PORT" >"$ARTIFACTS/fake-upstream-$1.log" 2>&1 &
+  FAKE_RECORD="$ARTIFACTS/fake-upstream-$1-requests.jsonl"
+  rm -f "$FAKE_RECORD"
+  python3 "$EDITORS_DIR/fake_upstream.py" --port "$FAKE_PORT" --record "$FAKE_RECORD" >"$ARTIFACTS/fake-upstream-$1.log" 2>&1 &
   FAKE_PID=$!
   wait_http "http://127.0.0.1:$FAKE_PORT/health" 10 || die "fake upstream did not start (see $ARTIFACTS/fake-upstream-$1.log)"
   export OPENAI_BASE_URL="http://127.0.0.1:$FAKE_PORT/v1" OPENAI_API_KEY=test
   export ANTHROPIC_BASE_URL="http://127.0.0.1:$FAKE_PORT" ANTHROPIC_API_KEY=test
-  export FAKE_PORT FAKE_PID
+  export FAKE_PORT FAKE_PID FAKE_RECORD
   log "fake upstream on 127.0.0.1:$FAKE_PORT (pid $FAKE_PID)"
 }
 

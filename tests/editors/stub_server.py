@@ -59,11 +59,13 @@ class Conn:
             if msg is None:
                 return
             method, params, mid = msg.get("method"), msg.get("params") or {}, msg.get("id")
+            sys.stderr.write("stub: <- %s\n" % method)
             if method is None:
                 continue  # a response to one of our requests
             try:
                 result = self.dispatch(method, params)
             except Exception as e:  # noqa: BLE001
+                sys.stderr.write("stub: %s failed: %r\n" % (method, e))
                 if mid is not None:
                     self.send({"id": mid, "error": {"code": -32603, "message": str(e)}})
                 continue
@@ -93,17 +95,21 @@ class Conn:
         if method == "textDocument/inlineCompletion":
             line = self.line(p)
             typed = line[: p["position"]["character"]].lstrip()
+            sys.stderr.write("stub: inline at %s line %r ctx %s\n" % (p["position"], line, json.dumps(p.get("context"))))
             if not COMPLETION.startswith(typed):
                 return {"items": []}
             self.notify("switchboard/status", {"task": "inline", "provider": "codex", "model": "stub", "latencyMs": 42})
-            return {"items": [{"insertText": COMPLETION[len(typed):],
+            # An explicit range: without one VS Code replaces the word at the cursor.
+            pos = p["position"]
+            rng = {"start": {"line": pos["line"], "character": pos["character"] - len(typed)}, "end": pos}
+            return {"items": [{"insertText": COMPLETION, "range": rng,
                                "command": {"title": "accept", "command": "switchboard.accept", "arguments": ["x"]}}]}
         if method == "textDocument/completion":
             return {"isIncomplete": False, "items": [{"label": "a + b", "kind": 1}]}
         if method == "textDocument/codeAction":
             uri = p["textDocument"]["uri"]
             return [{"title": "Switchboard: " + t, "kind": k, "data": {"uri": uri, "action": t}}
-                    for t, k in (("Explain", "source"), ("Refactor", "refactor.rewrite"))]
+                    for t, k in (("Explain", "refactor"), ("Refactor", "refactor.rewrite"))]
         if method == "codeAction/resolve":
             d = p["data"]
             if d["action"] == "Refactor":

@@ -19,7 +19,7 @@ import asyncio
 import json
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 REASONS = {

@@ -141,7 +141,7 @@ class RawLsp:
                 return got
             try:
                 msg = await self.read_message(remaining)
-            except asyncio.TimeoutError:
+            except (asyncio.TimeoutError, EOFError):
                 return got
             got.append(msg)
             if "method" in msg and "id" in msg:

@@ -9,6 +9,7 @@ STUB=0
 for a in "$@"; do case $a in --stub) STUB=1 ;; *) die "unknown flag $a" ;; esac; done
 
 T0=$(now)
+rm -f "$ARTIFACTS"/nvim-* "$ARTIFACTS"/fake-upstream-nvim*
 bash "$EDITORS_DIR/nvim/setup.sh"
 apt_install tmux
 SID="$E2E_CACHE/sid"

@@ -26,6 +26,15 @@ EXPECT_LINE = "    a + b"
 results = []  # (name, ok, detail)
 
 
+def upstream(path_suffix):
+    """How many requests the fake upstream got on paths ending with path_suffix."""
+    try:
+        with open(os.environ.get("FAKE_RECORD", "/nonexistent")) as f:
+            return sum(1 for line in f if f'"path": "' in line and path_suffix in line.split('"body"')[0])
+    except OSError:
+        return 0
+
+
 def log(msg):
     print(f"[nvim-test {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
@@ -127,7 +136,18 @@ def main():
         nv.command("call cursor(2, 1)")
         t0 = time.time()
         nv.input("A")
-        text = wait_for("ghost text (inline completion extmarks)", ghost, 20)
+        try:
+            text = wait_for("ghost text (inline completion extmarks)", ghost, 15)
+        except TimeoutError as e:
+            raw = lua("""
+                local c = vim.lsp.get_clients({bufnr=0, name='switchboard'})[1]
+                local params = vim.lsp.util.make_position_params(0, c.offset_encoding)
+                params.context = { triggerKind = 2 }
+                local r = c:request_sync('textDocument/inlineCompletion', params, 10000, 0)
+                return vim.inspect(r)""")
+            nv.input("<Esc>")
+            raise AssertionError(f"{e}; the fake upstream got {upstream('/responses')} /v1/responses requests; "
+                                 f"a direct textDocument/inlineCompletion returned {raw}")
         shown = time.time() - t0
         time.sleep(0.2)
         capture("1-ghost-text")
@@ -142,12 +162,33 @@ def main():
 
     check("inline-ghost-text-tab-accept", t_ghost_and_accept)
 
+    def offered():
+        return lua("""
+            local c = vim.lsp.get_clients({bufnr=0, name='switchboard'})[1]
+            local params = vim.lsp.util.make_range_params(0, c.offset_encoding)
+            params.context = { diagnostics = {}, triggerKind = 1 }
+            local r = c:request_sync('textDocument/codeAction', params, 10000, 0)
+            local t = {}
+            for _, a in ipairs((r and r.result) or {}) do t[#t + 1] = a.title end
+            return t""") or []
+
+    def require_action(word):
+        titles = offered()
+        if not any(word.lower() in t.lower() and "Switchboard" in t for t in titles):
+            raise AssertionError(f"no 'Switchboard: {word}' code action at line 2 (offered: {titles})")
+
     def t_refactor():
+        nv.input("<Esc>")
         wait_for("normal mode", lambda: nv.api.get_mode()["mode"] == "n", 5)
         nv.command("call cursor(2, 5)")
+        require_action("Refactor")
         lua("require('switchboard').action('Refactor')")
-        wait_for("the refactor edit (buffer containing 'lhs + rhs')",
-                 lambda: any("lhs + rhs" in l for l in nv.current.buffer[:]), 40)
+        try:
+            wait_for("the refactor edit (buffer containing 'lhs + rhs')",
+                     lambda: any("lhs + rhs" in l for l in nv.current.buffer[:]), 30)
+        except TimeoutError as e:
+            raise AssertionError(f"{e}; the fake upstream got {upstream('/messages')} /v1/messages requests; "
+                                 f"buffer: {nv.current.buffer[:]}")
         time.sleep(0.2)
         capture("3-refactored")
         buf = "\n".join(nv.current.buffer[:])
@@ -168,8 +209,12 @@ def main():
 
     def t_explain():
         nv.command("call cursor(2, 5)")
+        require_action("Explain")
         lua("require('switchboard').action('Explain')")
-        first = wait_for("the first streamed explanation chunk (switchboard/explanation)", explanation, 40)
+        try:
+            first = wait_for("the first streamed explanation chunk (switchboard/explanation)", explanation, 30)
+        except TimeoutError as e:
+            raise AssertionError(f"{e}; the fake upstream got {upstream('/messages')} /v1/messages requests in all")
         e = wait_for("the explanation stream to finish (done = true)",
                      lambda: (lambda x: x if x and x.get("done") else None)(explanation()), 40)
         time.sleep(0.2)

@@ -24,7 +24,8 @@ export PATH="$NODE_DIR/node-v24/bin:$PATH"
 export npm_config_nodedir="$NODE_DIR/node-v24"
 
 CS_DIR="$E2E_CACHE/code-server"
-if ! "$CS_DIR/node_modules/.bin/code-server" --version 2>/dev/null | grep -q "^$CODE_SERVER_VERSION"; then
+cs_version() { node -p "require('$CS_DIR/node_modules/code-server/package.json').version" 2>/dev/null; }
+if [ "$(cs_version)" != "$CODE_SERVER_VERSION" ] || [ ! -x "$CS_DIR/node_modules/.bin/code-server" ]; then
   log "npm install code-server@$CODE_SERVER_VERSION (native modules build; a few minutes)"
   rm -rf "$CS_DIR"; mkdir -p "$CS_DIR"
   (cd "$CS_DIR" && npm init -y >/dev/null &&
@@ -39,4 +40,4 @@ if [ ! -f "$PW_DIR/node_modules/playwright-core/package.json" ]; then
   (cd "$PW_DIR" && npm init -y >/dev/null &&
     npm install --no-audit --no-fund --loglevel=error "playwright-core@$PLAYWRIGHT_VERSION") || die "playwright-core install failed"
 fi
-log "vscode ready: node $(node --version), code-server $("$CS_DIR/node_modules/.bin/code-server" --version 2>/dev/null | head -1), $(chromium --version 2>/dev/null)"
+log "vscode ready: node $(node --version), code-server $(cs_version), $(chromium --version 2>/dev/null)"

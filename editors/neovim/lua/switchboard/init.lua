@@ -96,7 +96,23 @@ local function render_explanation(e)
   vim.bo[e.buf].modifiable = false
   if vim.api.nvim_win_is_valid(e.win) then
     local footer = e.error and ' failed ' or (e.done and ' done · q closes ' or ' streaming… ')
-    pcall(vim.api.nvim_win_set_config, e.win, { footer = footer, footer_pos = 'right' })
+    -- grow with the text (wrapped lines included), up to the configured height
+    local cfg = M.config.explanation or {}
+    local maxh = math.min(math.max(8, math.floor(vim.o.lines * (cfg.height or 0.6))), vim.o.lines - 4)
+    local width = vim.api.nvim_win_get_width(e.win)
+    local need = 0
+    for _, l in ipairs(vim.api.nvim_buf_get_lines(e.buf, 0, -1, false)) do
+      need = need + math.max(1, math.ceil(vim.fn.strdisplaywidth(l) / math.max(1, width)))
+    end
+    local height = math.max(3, math.min(maxh, need))
+    pcall(vim.api.nvim_win_set_config, e.win, {
+      relative = 'editor',
+      row = math.floor((vim.o.lines - height) / 2) - 1,
+      col = math.floor((vim.o.columns - width) / 2),
+      height = height,
+      footer = footer,
+      footer_pos = 'right',
+    })
     -- follow the stream while it arrives
     if not e.done then
       pcall(vim.api.nvim_win_set_cursor, e.win, { vim.api.nvim_buf_line_count(e.buf), 0 })
