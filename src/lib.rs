@@ -2,10 +2,12 @@
 //! actions to Claude, and the `local` provider answers from the open buffers when no key is set.
 //! See ARCHITECTURE.md for the code map.
 
+pub mod actions;
 pub mod cli;
 pub mod completion;
 pub mod config;
 pub mod documents;
 pub mod engine;
+pub mod providers;
 pub mod server;
 pub mod syntax;

@@ -1,0 +1,4 @@
+//! Code actions routed to Claude: what to offer, the prompts, and turning answers into edits.
+
+pub mod diff;
+pub mod extract;
