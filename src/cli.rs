@@ -45,8 +45,20 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a code action (explain, refactor, fix, document, tests, or a configured one) on a range.
+    Action {
+        /// explain | refactor | fix | document | tests | the name of an [[actions]] entry
+        name: String,
+        /// FILE:LINE[:COL[-LINE:COL]] (1-based); a bare line means the enclosing function or class.
+        location: String,
+        /// Write the edit to the file (atomically) instead of printing a unified diff.
+        #[arg(long)]
+        apply: bool,
+    },
     /// Check the configuration, keys (set or not, never their values), providers and grammars.
     Doctor,
+    /// Print local usage statistics: requests, cache hits, latency, tokens and estimated cost.
+    Stats,
 }
 
 /// `FILE:LINE:COL`, split from the right so paths may contain colons.

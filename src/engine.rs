@@ -15,6 +15,7 @@ use crate::{
     config::Config,
     documents::{Change, Document, DocumentError, Encoding, Position},
     syntax::{LanguageInfo, Languages, SyntaxTree},
+    upstream::Upstream,
 };
 
 /// Tables of documents up to this size are rebuilt on every request that finds them stale; larger
@@ -117,6 +118,7 @@ pub struct LocalCompletion {
 pub struct Engine {
     docs: DashMap<String, DocState>,
     config: RwLock<Arc<Config>>,
+    upstream: RwLock<Upstream>,
     /// Documents whose syntax trees are alive, most recent first (at most [`HOT_TREES`]).
     hot: Mutex<VecDeque<String>>,
 }
@@ -129,7 +131,16 @@ impl Default for Engine {
 
 impl Engine {
     pub fn new(config: Config) -> Engine {
-        Engine { docs: DashMap::new(), config: RwLock::new(Arc::new(config)), hot: Mutex::new(VecDeque::new()) }
+        let (upstream, problems) = Upstream::build(&config);
+        for p in problems {
+            tracing::warn!("{p}");
+        }
+        Engine {
+            docs: DashMap::new(),
+            config: RwLock::new(Arc::new(config)),
+            upstream: RwLock::new(upstream),
+            hot: Mutex::new(VecDeque::new()),
+        }
     }
 
     pub fn config(&self) -> Arc<Config> {
@@ -139,11 +150,17 @@ impl Engine {
         }
     }
 
-    pub fn set_config(&self, config: Config) {
-        match self.config.write() {
-            Ok(mut c) => *c = Arc::new(config),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(config),
-        }
+    /// Installs a new configuration and rebuilds the providers; returns the providers' problems.
+    pub fn set_config(&self, config: Config) -> Vec<crate::config::Problem> {
+        let (upstream, problems) = Upstream::build(&config);
+        *self.upstream.write().unwrap_or_else(|p| p.into_inner()) = upstream;
+        *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(config);
+        problems
+    }
+
+    /// The registry and router in force (cheap clone).
+    pub fn upstream(&self) -> Upstream {
+        self.upstream.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn open(&self, uri: &str, language_id: &str, version: i32, text: &str) {

@@ -11,3 +11,4 @@ pub mod engine;
 pub mod providers;
 pub mod server;
 pub mod syntax;
+pub mod upstream;

@@ -5,3 +5,4 @@ pub mod cache;
 pub mod debounce;
 pub mod local;
 pub mod postprocess;
+pub mod stats;

@@ -4,6 +4,7 @@
 //! Handlers never panic the server: each runs under [`guard`], which turns a panic into a JSON-RPC
 //! internal error for that one request.
 
+mod actions;
 mod convert;
 mod transport;
 
@@ -29,7 +30,8 @@ use crate::{
     engine::{Engine, EngineError},
 };
 
-pub const COMMANDS: &[&str] = &["switchboard.accept", "switchboard.doctor"];
+pub const COMMANDS: &[&str] =
+    &["switchboard.accept", "switchboard.runAction", "switchboard.doctor", "switchboard.stats"];
 
 /// What the server learnt at `initialize`.
 #[derive(Debug, Default)]
@@ -43,11 +45,20 @@ struct Session {
     editor_settings: Option<Layer>,
     /// Problems found in the last load, reported once in `initialized`.
     pending_problems: Vec<Problem>,
+    /// The client renders `switchboard/explanation` notifications (our editor plugins announce
+    /// `experimental.switchboard.explanationView`); plain clients get a markdown document instead.
+    explanation_view: bool,
+    /// The client shows `switchboard/status` notifications.
+    status_view: bool,
+    /// The client supports `window/workDoneProgress/create`.
+    work_done_progress: bool,
+    /// The client can open documents (`window/showDocument`).
+    show_document: bool,
 }
 
 pub struct Backend {
-    client: Client,
-    engine: Arc<Engine>,
+    pub(crate) client: Client,
+    pub(crate) engine: Arc<Engine>,
     session: Mutex<Session>,
 }
 
@@ -60,8 +71,23 @@ impl Backend {
         self.session.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn encoding(&self) -> Encoding {
+    pub(crate) fn encoding(&self) -> Encoding {
         self.session().encoding
+    }
+
+    pub(crate) fn root(&self) -> Option<PathBuf> {
+        self.session().root.clone()
+    }
+
+    /// What the client can display: (explanation view, status, work-done progress, showDocument).
+    pub(crate) fn client_features(&self) -> ClientFeatures {
+        let s = self.session();
+        ClientFeatures {
+            explanation_view: s.explanation_view,
+            status_view: s.status_view,
+            work_done_progress: s.work_done_progress,
+            show_document: s.show_document,
+        }
     }
 
     /// Rebuilds the configuration from the current layers; returns the problems to report.
@@ -71,7 +97,7 @@ impl Backend {
             s.file_layers.iter().chain(s.init_layer.iter()).chain(s.editor_settings.iter()).cloned().collect()
         };
         let config = config::build(&layers, &mut problems);
-        self.engine.set_config(config);
+        problems.extend(self.engine.set_config(config));
         problems
     }
 
@@ -101,6 +127,14 @@ impl Backend {
         })
         .await
     }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ClientFeatures {
+    pub explanation_view: bool,
+    pub status_view: bool,
+    pub work_done_progress: bool,
+    pub show_document: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -185,8 +219,15 @@ impl LanguageServer for Backend {
                 .initialization_options
                 .clone()
                 .and_then(|v| config::editor_layer(v, "initializationOptions", &mut problems));
+            let experimental = params.capabilities.experimental.as_ref().and_then(|e| e.get("switchboard"));
+            let flag = |name: &str| experimental.and_then(|x| x.get(name)).and_then(Value::as_bool).unwrap_or(false);
+            let window = params.capabilities.window.as_ref();
             {
                 let mut s = self.session();
+                s.explanation_view = flag("explanationView");
+                s.status_view = flag("status");
+                s.work_done_progress = window.and_then(|w| w.work_done_progress).unwrap_or(false);
+                s.show_document = window.and_then(|w| w.show_document.as_ref()).is_some_and(|d| d.support);
                 s.encoding = encoding;
                 s.root = root;
                 s.file_layers = discovered.layers;
@@ -288,14 +329,20 @@ impl LanguageServer for Backend {
         .await
     }
 
-    async fn code_action(&self, _: CodeActionParams) -> Result<Option<Vec<CodeActionResponse>>> {
-        Ok(Some(Vec::new()))
+    async fn code_action(&self, params: CodeActionParams) -> Result<Option<Vec<CodeActionResponse>>> {
+        guard(actions::code_actions(self, params)).await
+    }
+
+    async fn code_action_resolve(&self, action: CodeAction) -> Result<CodeAction> {
+        guard(actions::resolve(self, action)).await
     }
 
     async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<LspAny>> {
         guard(async {
             match params.command.as_str() {
                 "switchboard.accept" => Ok(None),
+                "switchboard.runAction" => actions::run_command(self, params.arguments.unwrap_or_default()).await,
+                "switchboard.stats" => Ok(Some(Value::String(crate::completion::stats::report()))),
                 "switchboard.doctor" => {
                     let report = crate::cli::doctor_report(&self.engine.config(), self.session().root.as_deref());
                     Ok(Some(Value::String(report)))
