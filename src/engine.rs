@@ -11,9 +11,12 @@ use std::{
 use dashmap::DashMap;
 
 use crate::{
+    completion::inline::{self, DocView, InlineEngine, InlineOutcome, InlineRequest, Prepared},
     completion::local::{self, Candidate, SymbolTable, WordAtCursor},
     config::Config,
+    context,
     documents::{Change, Document, DocumentError, Encoding, Position},
+    providers::{ModelRequest, Task},
     syntax::{LanguageInfo, Languages, SyntaxTree},
     upstream::Upstream,
 };
@@ -121,6 +124,22 @@ pub struct Engine {
     upstream: RwLock<Upstream>,
     /// Documents whose syntax trees are alive, most recent first (at most [`HOT_TREES`]).
     hot: Mutex<VecDeque<String>>,
+    pub inline: InlineEngine,
+    /// `prompt_cache_key` for this workspace, so the provider's cache buckets its requests together.
+    cache_key: RwLock<String>,
+}
+
+/// The editor's accept signal (the inline item's command), as the engine needs it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Accepted {
+    pub uri: String,
+    pub version: i32,
+    /// Bytes the suggestion replaced, in the document as it was at `version`.
+    pub start: usize,
+    pub end: usize,
+    pub text: String,
+    pub provider: String,
+    pub language: String,
 }
 
 impl Default for Engine {
@@ -135,11 +154,16 @@ impl Engine {
         for p in problems {
             tracing::warn!("{p}");
         }
+        let inline = InlineEngine::default();
+        inline.set_debounce(config.completion.debounce_ms);
+        inline.stats.set_prices(prices(&config));
         Engine {
             docs: DashMap::new(),
             config: RwLock::new(Arc::new(config)),
             upstream: RwLock::new(upstream),
             hot: Mutex::new(VecDeque::new()),
+            inline,
+            cache_key: RwLock::new("switchboard:default".into()),
         }
     }
 
@@ -153,6 +177,8 @@ impl Engine {
     /// Installs a new configuration and rebuilds the providers; returns the providers' problems.
     pub fn set_config(&self, config: Config) -> Vec<crate::config::Problem> {
         let (upstream, problems) = Upstream::build(&config);
+        self.inline.set_debounce(config.completion.debounce_ms);
+        self.inline.stats.set_prices(prices(&config));
         *self.upstream.write().unwrap_or_else(|p| p.into_inner()) = upstream;
         *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(config);
         problems
@@ -171,6 +197,7 @@ impl Engine {
 
     pub fn close(&self, uri: &str) {
         self.docs.remove(uri);
+        self.inline.forget_document(uri);
         self.hot.lock().unwrap_or_else(|p| p.into_inner()).retain(|u| u != uri);
     }
 
@@ -282,5 +309,150 @@ fn same_family(a: Option<&LanguageInfo>, b: Option<&LanguageInfo>) -> bool {
     match (a, b) {
         (Some(a), Some(b)) => [WEB, C].iter().any(|f| f.contains(&a.id.as_str()) && f.contains(&b.id.as_str())),
         _ => false,
+    }
+}
+
+fn prices(config: &Config) -> std::collections::BTreeMap<String, (f64, f64)> {
+    config.pricing.iter().map(|(m, p)| (m.clone(), (p.input, p.output))).collect()
+}
+
+const INLINE_SYSTEM: &str = "You are a code completion engine inside an editor. The user message holds a file \
+with <CURSOR> marking the cursor. Reply with only the text to insert at <CURSOR>: no Markdown fences, no \
+explanations, and do not repeat the code before or after the cursor.";
+
+impl Engine {
+    /// Sets the workspace the server serves; its hash becomes the provider `prompt_cache_key`.
+    pub fn set_workspace(&self, root: &std::path::Path) {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        root.hash(&mut h);
+        *self.cache_key.write().unwrap_or_else(|p| p.into_inner()) = format!("switchboard:{:016x}", h.finish());
+    }
+
+    fn view(state: &DocState) -> DocView {
+        DocView {
+            uri: state.doc.uri.clone(),
+            version: state.doc.version,
+            rope: state.doc.rope.clone(),
+            syntax: state.syntax.clone(),
+            lang: state.lang,
+            language_id: state.lang.map(|l| l.id.clone()).unwrap_or_else(|| state.doc.language_id.clone()),
+        }
+    }
+
+    /// Symbol tables of the other open documents (for the local provider and prompt context).
+    fn other_tables(&self, uri: &str, lang: Option<&LanguageInfo>) -> Vec<(Arc<str>, Arc<SymbolTable>)> {
+        let lang_id = lang.map(|l| l.id.as_str());
+        self.docs
+            .iter()
+            .filter(|e| e.key() != uri)
+            .filter(|e| lang_id.is_none() || e.lang.map(|l| l.id.as_str()) == lang_id || same_family(e.lang, lang))
+            .map(|e| (Arc::<str>::from(e.key().as_str()), e.table.clone()))
+            .collect()
+    }
+
+    /// The prompt for a completion at `offset` of `view`.
+    fn prepare(
+        &self,
+        view: &DocView,
+        table: &SymbolTable,
+        offset: usize,
+        task: Task,
+        shape: crate::completion::postprocess::Shape,
+    ) -> Prepared {
+        let config = self.config();
+        let others = self.other_tables(&view.uri, view.lang);
+        let path = view.uri.strip_prefix("file://").unwrap_or(&view.uri).to_owned();
+        let src = context::Source {
+            path: &path,
+            language: &view.language_id,
+            rope: &view.rope,
+            syntax: view.syntax.as_ref(),
+            table,
+            offset,
+        };
+        let ctx = context::inline(&src, &others, config.completion.max_prompt_tokens);
+        let single = shape == crate::completion::postprocess::Shape::SingleLine;
+        let system = format!(
+            "{INLINE_SYSTEM} {}",
+            if single { "Complete the current line only." } else { "Complete the current block and stop at its end." }
+        );
+        let indent = crate::completion::postprocess::IndentStyle::detect(&ctx.prefix);
+        let request = ModelRequest {
+            task,
+            system,
+            context: ctx.context,
+            prefix: ctx.prefix,
+            suffix: ctx.suffix,
+            user: String::new(),
+            language: view.language_id.clone(),
+            path,
+            max_output_tokens: Some(if single {
+                config.completion.max_output_tokens.min(64)
+            } else {
+                config.completion.max_output_tokens
+            }),
+            stop: Vec::new(),
+            cache_key: Some(self.cache_key.read().unwrap_or_else(|p| p.into_inner()).clone()),
+        };
+        Prepared { request, shape, indent }
+    }
+
+    /// Ghost text (or the popup's model item, with `Task::Complete`) at `req.offset`.
+    pub async fn inline_completion(&self, req: InlineRequest) -> Result<InlineOutcome, EngineError> {
+        let state = self.snapshot(&req.uri)?;
+        let config = self.config();
+        if state.plain || state.lang.is_some_and(|l| config.language.get(&l.id).and_then(|c| c.enabled) == Some(false))
+        {
+            return Ok(InlineOutcome::Nothing { reason: "Switchboard is off for this file".into() });
+        }
+        let view = Self::view(&state);
+        let offset = req.offset.min(view.rope.len_bytes());
+        let shape = inline::decide_shape(
+            &view,
+            offset,
+            config.completion.multiline,
+            req.selected.is_some() || req.task == Task::Complete,
+        );
+        let upstream = self.upstream();
+        let table = state.table.clone();
+        let task = req.task.clone();
+        let prepare = || self.prepare(&view, &table, offset, task, shape);
+        let uri = req.uri.clone();
+        let local = move || {
+            let local = self.complete_local(&uri, offset, 1).ok()?;
+            if local.word.prefix.is_empty() || !local.word.rest.is_empty() {
+                return None;
+            }
+            let best = local.candidates.into_iter().next()?;
+            Some((best.text, local.word.typed))
+        };
+        Ok(self.inline.complete(&upstream, view.clone(), req, prepare, local).await)
+    }
+
+    /// The user accepted a suggestion: count it, and fetch the next one with the text applied.
+    pub fn accepted(&self, a: &Accepted) {
+        self.inline.stats.accepted(&a.provider, &a.language);
+        let config = self.config();
+        if !config.completion.inline {
+            return;
+        }
+        let Ok(state) = self.snapshot(&a.uri) else { return };
+        let mut view = Self::view(&state);
+        let len = view.rope.len_bytes();
+        let (start, end) = (a.start.min(len), a.end.min(len).max(a.start.min(len)));
+        let cursor = start + a.text.len();
+        if state.doc.version == a.version {
+            // The editor has not sent the edit yet: apply it to a copy.
+            let (sc, ec) = (view.rope.byte_to_char(start), view.rope.byte_to_char(end));
+            view.rope.remove(sc..ec);
+            view.rope.insert(sc, &a.text);
+            view.syntax = view.syntax.as_ref().and_then(|t| SyntaxTree::parse(t.lang, &view.rope));
+        } else if cursor > len || crate::syntax::slice(&view.rope, start..cursor) != a.text {
+            return; // The document moved on in another way: nothing sensible to prefetch.
+        }
+        let shape = inline::decide_shape(&view, cursor, config.completion.multiline, false);
+        let prepared = self.prepare(&view, &state.table, cursor, Task::Inline, shape);
+        self.inline.prefetch(&self.upstream(), view, cursor, prepared);
     }
 }

@@ -57,6 +57,9 @@ pub struct SymbolTable {
     pub symbols: HashMap<String, SymbolInfo>,
     /// (lowercased name, name), sorted: a prefix lookup is a binary search, not a scan.
     sorted: Vec<(String, String)>,
+    /// The first line(s) of each function, method and type definition: what other files' prompts
+    /// show of this one.
+    pub signatures: HashMap<String, String>,
 }
 
 impl SymbolTable {
@@ -82,8 +85,12 @@ impl SymbolTable {
                 }
             }
         }
+        let mut signatures = HashMap::new();
         if let Some(tree) = syntax {
             for def in tree.definitions(rope, None) {
+                if matches!(def.kind.as_str(), "function" | "method" | "type" | "macro") {
+                    signatures.entry(def.name.clone()).or_insert_with(|| signature(rope, def.range.clone()));
+                }
                 let info =
                     symbols.entry(def.name).or_insert(SymbolInfo { count: 1, kind: SymbolKind::Word, defined: false });
                 info.defined = true;
@@ -92,7 +99,7 @@ impl SymbolTable {
         }
         let mut sorted: Vec<(String, String)> = symbols.keys().map(|k| (k.to_lowercase(), k.clone())).collect();
         sorted.sort_unstable();
-        SymbolTable { version, symbols, sorted }
+        SymbolTable { version, symbols, sorted, signatures }
     }
 
     /// Names that start with `prefix`, ignoring case.
@@ -104,6 +111,27 @@ impl SymbolTable {
             .take_while(move |(l, _)| l.starts_with(lower.as_str()))
             .filter_map(|(_, name)| self.symbols.get_key_value(name).map(|(k, v)| (k.as_str(), v)))
     }
+}
+
+/// A definition's head: up to the body's opening brace or colon, at most three lines.
+fn signature(rope: &Rope, range: Range<usize>) -> String {
+    let end = range.end.min(range.start + 400);
+    let text = crate::syntax::slice(rope, range.start..end);
+    let mut out = String::new();
+    for (i, line) in text.lines().take(3).enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let cut = line.find(" {").or_else(|| line.trim_end().ends_with(':').then(|| line.trim_end().len()));
+        match cut {
+            Some(c) => {
+                out.push_str(&line[..c]);
+                return out;
+            }
+            None => out.push_str(line),
+        }
+    }
+    out
 }
 
 pub fn is_word_char(c: char) -> bool {

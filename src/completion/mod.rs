@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod debounce;
+pub mod inline;
 pub mod local;
 pub mod postprocess;
 pub mod stats;

@@ -35,6 +35,14 @@ pub struct Config {
     pub actions: Vec<ActionConfig>,
     /// Workspaces whose `switchboard.toml` may set base URLs, key sources and commands. User file only.
     pub trusted_workspaces: Vec<String>,
+    /// `[pricing."model-id"] input = 0.25, output = 2.0`: USD per million tokens, for `switchboard stats`.
+    pub pricing: BTreeMap<String, Price>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct Price {
+    pub input: f64,
+    pub output: f64,
 }
 
 impl Default for Config {
@@ -52,6 +60,7 @@ impl Config {
             completion: CompletionConfig::default(),
             actions: Vec::new(),
             trusted_workspaces: Vec::new(),
+            pricing: BTreeMap::new(),
         }
     }
 

@@ -30,8 +30,14 @@ impl Registry {
         for cfg in configs {
             match build(&reg.client, cfg) {
                 Ok(Some(p)) => {
-                    if is_http(cfg.kind) {
-                        reg.base_urls.push(cfg.resolved_base_url());
+                    // Warm only what will be used: a provider with no key never sends a request,
+                    // so opening a connection to it would be traffic for nothing.
+                    let url = cfg.resolved_base_url();
+                    let has_key = cfg.api_key_cmd.is_some()
+                        || cfg.key_env().is_none_or(|v| std::env::var(v).is_ok_and(|k| !k.trim().is_empty()))
+                        || super::http::is_loopback_url(&url);
+                    if is_http(cfg.kind) && has_key {
+                        reg.base_urls.push(url);
                     }
                     reg.providers.insert(cfg.name.clone(), p);
                 }

@@ -6,8 +6,9 @@ use std::ops::Range as ByteRange;
 use tower_lsp_server::gen_lsp_types::*;
 
 use crate::{
-    completion::local,
+    completion::{inline::InlineAnswer, local},
     documents::{self, Change, Document, Encoding},
+    engine::Accepted,
     engine::LocalCompletion,
 };
 
@@ -70,18 +71,55 @@ pub fn local_items(doc: &Document, local: &LocalCompletion, enc: Encoding) -> Ve
         .collect()
 }
 
-/// Ghost text that replaces `typed` with `text`; accepting runs `switchboard.accept`.
-pub fn inline_item(doc: &Document, typed: ByteRange<usize>, text: &str, enc: Encoding) -> InlineCompletionItem {
+/// Ghost text for an engine answer; accepting it runs `switchboard.accept` with what the engine
+/// needs to count it and prefetch the next suggestion.
+pub fn inline_answer(doc: &Document, a: &InlineAnswer, enc: Encoding) -> InlineCompletionItem {
+    let accepted = Accepted {
+        uri: doc.uri.clone(),
+        version: doc.version,
+        start: a.range.start,
+        end: a.range.end,
+        text: a.text.clone(),
+        provider: a.provider.clone(),
+        language: doc.language_id.clone(),
+    };
     InlineCompletionItem {
-        insert_text: text.to_owned().into(),
+        insert_text: a.text.clone().into(),
         filter_text: None,
-        range: Some(range(doc, typed, enc)),
+        range: Some(range(doc, a.range.clone(), enc)),
         command: Some(Command {
             title: "Accept".into(),
             command: "switchboard.accept".into(),
-            arguments: Some(vec![serde_json::json!({ "uri": doc.uri, "text": text })]),
+            arguments: Some(vec![serde_json::to_value(accepted).unwrap_or_default()]),
             ..Default::default()
         }),
+    }
+}
+
+/// The model's suggestion as the first popup item. Popups filter on the word being typed, so the
+/// item replaces that word with the word plus the suggestion.
+pub fn model_item(doc: &Document, a: &InlineAnswer, enc: Encoding) -> CompletionItem {
+    let word = local::word_at(&doc.rope, a.range.start);
+    let new_text = format!("{}{}", word.prefix, a.text);
+    let first = new_text.lines().next().unwrap_or_default().trim().to_owned();
+    let label =
+        if first.chars().count() > 60 { format!("{}…", first.chars().take(60).collect::<String>()) } else { first };
+    CompletionItem {
+        label,
+        kind: Some(CompletionItemKind::Snippet),
+        detail: Some(format!("{} · {} ms", a.provider, a.latency.as_millis())),
+        documentation: Some(Documentation::MarkupContent(MarkupContent {
+            kind: MarkupKind::Markdown,
+            value: format!("```\n{new_text}\n```"),
+        })),
+        sort_text: Some("0000".into()),
+        filter_text: Some(new_text.clone()),
+        preselect: Some(true),
+        text_edit: Some(CompletionItemTextEdit::TextEdit(TextEdit {
+            range: range(doc, word.typed.start..a.range.end, enc),
+            new_text,
+        })),
+        ..Default::default()
     }
 }
 

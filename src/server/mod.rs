@@ -25,9 +25,12 @@ use tower_lsp_server::{
 };
 
 use crate::{
+    completion::inline::{InlineAnswer, InlineOutcome, InlineRequest},
     config::{self, Layer, Problem},
     documents::Encoding,
+    engine::Accepted,
     engine::{Engine, EngineError},
+    providers::Task,
 };
 
 pub const COMMANDS: &[&str] =
@@ -84,7 +87,6 @@ impl Backend {
         let s = self.session();
         ClientFeatures {
             explanation_view: s.explanation_view,
-            status_view: s.status_view,
             work_done_progress: s.work_done_progress,
             show_document: s.show_document,
         }
@@ -99,6 +101,21 @@ impl Backend {
         let config = config::build(&layers, &mut problems);
         problems.extend(self.engine.set_config(config));
         problems
+    }
+
+    /// Tells plugins that show it (`experimental.switchboard.status`) who served the last request.
+    pub(crate) async fn send_status(&self, task: &str, answer: Option<&InlineAnswer>, error: Option<String>) {
+        if !self.session().status_view {
+            return;
+        }
+        let params = serde_json::json!({
+            "task": task,
+            "provider": answer.map(|a| a.provider.clone()),
+            "model": answer.map(|a| a.model.clone()),
+            "latencyMs": answer.map(|a| a.latency.as_millis() as u64),
+            "error": error,
+        });
+        self.client.send_notification::<StatusNotification>(params).await;
     }
 
     async fn report_problems(&self, problems: &[Problem]) {
@@ -129,10 +146,18 @@ impl Backend {
     }
 }
 
+/// `switchboard/status`: which provider served the last request, how fast, or what failed.
+pub enum StatusNotification {}
+
+impl Notification for StatusNotification {
+    type Params = Value;
+    const METHOD: LspNotificationMethod<'static> = LspNotificationMethod::new("switchboard/status");
+    const MESSAGE_DIRECTION: MessageDirection = MessageDirection::ServerToClient;
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct ClientFeatures {
     pub explanation_view: bool,
-    pub status_view: bool,
     pub work_done_progress: bool,
     pub show_document: bool,
 }
@@ -222,6 +247,9 @@ impl LanguageServer for Backend {
             let experimental = params.capabilities.experimental.as_ref().and_then(|e| e.get("switchboard"));
             let flag = |name: &str| experimental.and_then(|x| x.get(name)).and_then(Value::as_bool).unwrap_or(false);
             let window = params.capabilities.window.as_ref();
+            if let Some(root) = &root {
+                self.engine.set_workspace(root);
+            }
             {
                 let mut s = self.session();
                 s.explanation_view = flag("explanationView");
@@ -244,9 +272,25 @@ impl LanguageServer for Backend {
     async fn initialized(&self, _: InitializedParams) {
         let problems = std::mem::take(&mut self.session().pending_problems);
         self.report_problems(&problems).await;
+        // Warm the connections so the first keystroke pays no TLS handshake.
+        self.engine.upstream().registry.warm();
+        // Save the local statistics now and then (and at shutdown).
+        let engine = self.engine.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+            loop {
+                tick.tick().await;
+                if let Err(e) = engine.inline.stats.save() {
+                    tracing::debug!("saving statistics: {e}");
+                }
+            }
+        });
     }
 
     async fn shutdown(&self) -> Result<()> {
+        if let Err(e) = self.engine.inline.stats.save() {
+            tracing::warn!("saving statistics: {e}");
+        }
         Ok(())
     }
 
@@ -295,7 +339,29 @@ impl LanguageServer for Backend {
             let max = self.engine.config().completion.local_max_items;
             let local = self.engine.complete_local(&uri, offset, max).map_err(engine_error)?;
             let snapshot = self.engine.snapshot(&uri).map_err(engine_error)?;
-            let items = convert::local_items(&snapshot.doc, &local, enc);
+            let mut items = Vec::new();
+            // The model's suggestion first, when the `complete` route has a remote provider.
+            let wants_model = self
+                .engine
+                .upstream()
+                .router
+                .table
+                .chain(&Task::Complete, &snapshot.doc.language_id)
+                .iter()
+                .any(|p| p != "local");
+            if wants_model {
+                let request =
+                    InlineRequest { uri: uri.clone(), offset, task: Task::Complete, invoked: true, selected: None };
+                match self.engine.inline_completion(request).await.map_err(engine_error)? {
+                    InlineOutcome::Answer(a) if a.provider != "local" => {
+                        self.send_status("complete", Some(&a), None).await;
+                        items.push(convert::model_item(&snapshot.doc, &a, enc));
+                    }
+                    InlineOutcome::Superseded => return Err(Error::request_cancelled()),
+                    _ => {}
+                }
+            }
+            items.extend(convert::local_items(&snapshot.doc, &local, enc));
             Ok(Some(CompletionResponse::CompletionList(CompletionList {
                 is_incomplete: true,
                 items,
@@ -316,15 +382,32 @@ impl LanguageServer for Backend {
             if !inside || !self.engine.config().completion.inline {
                 return Ok(None);
             }
-            let local = self.engine.complete_local(&uri, offset, 1).map_err(engine_error)?;
-            // Ghost text finishes the identifier being typed; never in the middle of a word.
-            if local.word.prefix.is_empty() || !local.word.rest.is_empty() {
-                return Ok(None);
-            }
-            let Some(best) = local.candidates.first() else { return Ok(None) };
             let snapshot = self.engine.snapshot(&uri).map_err(engine_error)?;
-            let item = convert::inline_item(&snapshot.doc, local.word.typed.clone(), &best.text, enc);
-            Ok(Some(InlineCompletionList { items: vec![item] }.into()))
+            let selected = params.context.selected_completion_info.map(|s| {
+                let range =
+                    self.engine.offset(&uri, convert::position(s.range.start), enc).map(|r| r.0).unwrap_or(offset)
+                        ..self.engine.offset(&uri, convert::position(s.range.end), enc).map(|r| r.0).unwrap_or(offset);
+                (range, s.text)
+            });
+            let request = InlineRequest {
+                uri: uri.clone(),
+                offset,
+                task: Task::Inline,
+                invoked: params.context.trigger_kind == InlineCompletionTriggerKind::Invoked,
+                selected,
+            };
+            match self.engine.inline_completion(request).await.map_err(engine_error)? {
+                InlineOutcome::Answer(answer) => {
+                    self.send_status("inline", Some(&answer), None).await;
+                    let item = convert::inline_answer(&snapshot.doc, &answer, enc);
+                    Ok(Some(InlineCompletionList { items: vec![item] }.into()))
+                }
+                InlineOutcome::Nothing { reason } => {
+                    tracing::debug!("inline: nothing at {uri}:{offset}: {reason}");
+                    Ok(None)
+                }
+                InlineOutcome::Superseded => Err(Error::request_cancelled()),
+            }
         })
         .await
     }
@@ -340,9 +423,23 @@ impl LanguageServer for Backend {
     async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<LspAny>> {
         guard(async {
             match params.command.as_str() {
-                "switchboard.accept" => Ok(None),
+                "switchboard.accept" => {
+                    let accepted = params
+                        .arguments
+                        .and_then(|a| a.into_iter().next())
+                        .and_then(|v| serde_json::from_value::<Accepted>(v).ok());
+                    if let Some(a) = accepted {
+                        self.engine.accepted(&a);
+                    }
+                    Ok(None)
+                }
                 "switchboard.runAction" => actions::run_command(self, params.arguments.unwrap_or_default()).await,
-                "switchboard.stats" => Ok(Some(Value::String(crate::completion::stats::report()))),
+                "switchboard.stats" => {
+                    if let Err(e) = self.engine.inline.stats.save() {
+                        tracing::warn!("saving statistics: {e}");
+                    }
+                    Ok(Some(Value::String(crate::completion::stats::report())))
+                }
                 "switchboard.doctor" => {
                     let report = crate::cli::doctor_report(&self.engine.config(), self.session().root.as_deref());
                     Ok(Some(Value::String(report)))

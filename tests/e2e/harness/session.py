@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient as BaseLanguageClient
-from pygls.protocol import default_converter
+from pygls.protocol import JsonRPCProtocol, default_converter
 from pytest_lsp import LanguageClient, client_capabilities
 from pytest_lsp.client import register_lsp_features
 
@@ -164,6 +165,59 @@ class Session:
             return []
         return list(result.items if isinstance(result, types.InlineCompletionList) else result)
 
+    # -- code actions ------------------------------------------------------------------------
+    async def call(self, method: str, params: Any, params_type: Any = None, timeout: float = REQUEST_TIMEOUT,
+                   msg_id: str | None = None) -> Any:
+        """A request with plain-dict params (structured into `params_type` for methods pygls
+        knows); the result as plain JSON (dicts and lists)."""
+        conv = self.client.protocol._converter
+        typed = conv.structure(params, params_type) if params_type is not None else params
+        msg_id = msg_id or f"call-{uuid.uuid4()}"
+        fut = JsonRPCProtocol.send_request(self.client.protocol, method, typed, msg_id=msg_id)
+        # Read the result untyped: pygls would squeeze `Command | CodeAction` into the first
+        # type that fits and drop fields.
+        self.client.protocol._result_types[msg_id] = None
+        return plain(await asyncio.wait_for(asyncio.wrap_future(fut), timeout))
+
+    async def code_actions(self, uri: str, range_: dict[str, Any], diagnostics: list[dict] | None = None,
+                           only: list[str] | None = None, timeout: float = REQUEST_TIMEOUT) -> list[dict]:
+        context: dict[str, Any] = {"diagnostics": diagnostics or []}
+        if only is not None:
+            context["only"] = only
+        params = {"textDocument": {"uri": uri}, "range": range_, "context": context}
+        return await self.call("textDocument/codeAction", params, types.CodeActionParams, timeout) or []
+
+    async def resolve(self, action: dict[str, Any], timeout: float = REQUEST_TIMEOUT, msg_id: str | None = None) -> dict:
+        return await self.call("codeAction/resolve", action, types.CodeAction, timeout, msg_id)
+
+    async def execute(self, command: str, arguments: list[Any], timeout: float = REQUEST_TIMEOUT,
+                      msg_id: str | None = None) -> Any:
+        params = {"command": command, "arguments": arguments}
+        return await self.call("workspace/executeCommand", params, types.ExecuteCommandParams, timeout, msg_id)
+
+    def cancel(self, msg_id: str) -> None:
+        """$/cancelRequest for a request sent with `msg_id`."""
+        self.client.protocol.notify("$/cancelRequest", types.CancelParams(id=msg_id))
+
+    @property
+    def applied_edits(self) -> list[dict]:
+        """`workspace/applyEdit` params received (the client answers `applied: apply_edit_result`)."""
+        return self.client.applied_edits
+
+    @property
+    def explanations(self) -> list[dict]:
+        """`switchboard/explanation` notifications received."""
+        return self.client.explanations
+
+    @property
+    def message_requests(self) -> list[dict]:
+        """`window/showMessageRequest` params received (answered with `message_request_answer`)."""
+        return self.client.message_requests
+
+    @property
+    def shown_documents(self) -> list[types.ShowDocumentParams]:
+        return list(self.client.shown_documents)
+
     # -- messages ----------------------------------------------------------------------------
     @property
     def messages(self) -> list[types.ShowMessageParams]:
@@ -199,6 +253,7 @@ async def launch(
     workspace_files: dict[str, str] | None = None,
     user_config: str | None = None,
     init_options: Any = None,
+    experimental: dict[str, Any] | None = None,
     args: list[str] | None = None,
     initialize: bool = True,
 ) -> Session:
@@ -223,12 +278,15 @@ async def launch(
     log_path = tmp / "server.log"
     client = SwitchboardClient(converter_factory=default_converter)
     register_lsp_features(client)
+    register_action_features(client)
     client.stderr_path = log_path
     argv = [str(binary), *(args if args is not None else (["--stdio"] if profile == "visual-studio-code" else []))]
     await client.start_io(*argv, env=clean_env(home, xdg, env), cwd=str(workspace))
     session = Session(client=client, workspace=workspace, log_path=log_path)
     if initialize:
         caps = capabilities_for(profile, encodings)
+        if experimental is not None:
+            caps.experimental = experimental
         params = types.InitializeParams(
             capabilities=caps, root_uri=workspace.as_uri(), root_path=str(workspace),
             workspace_folders=[types.WorkspaceFolder(uri=workspace.as_uri(), name="ws")],
@@ -238,6 +296,33 @@ async def launch(
         enc = session.result.capabilities.position_encoding
         session.encoding = str(getattr(enc, "value", enc)) if enc is not None else "utf-16"
     return session
+
+
+def register_action_features(client: SwitchboardClient) -> None:
+    """Client sides of the code-action flow: `workspace/applyEdit` (recorded, answered with
+    `client.apply_edit_result`), `window/showMessageRequest` (recorded, answered with the item
+    titled `client.message_request_answer`, or none) and `switchboard/explanation` (recorded)."""
+    conv = client.protocol._converter
+    client.applied_edits = []
+    client.apply_edit_result = True
+    client.message_requests = []
+    client.message_request_answer = None
+    client.explanations = []
+
+    @client.feature(types.WORKSPACE_APPLY_EDIT)
+    def apply_edit(params: types.ApplyWorkspaceEditParams):
+        client.applied_edits.append(plain(conv.unstructure(params)))
+        return types.ApplyWorkspaceEditResult(applied=client.apply_edit_result)
+
+    @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
+    def show_message_request(params: types.ShowMessageRequestParams):
+        client.message_requests.append(plain(conv.unstructure(params)))
+        answer = client.message_request_answer
+        return types.MessageActionItem(title=answer) if answer else None
+
+    @client.feature("switchboard/explanation")
+    def explanation(params):
+        client.explanations.append(plain(params))
 
 
 async def stop(session: Session) -> None:

@@ -1,0 +1,627 @@
+//! The inline completion engine: decides whether and what to ask, reuses what it can (typing-through
+//! cache, in-flight streams), streams from the route with an early cut, cleans the answer and gates
+//! it through the parser.
+//!
+//! Each upstream stream runs in a task of its own ([`Flight`]) so it can outlive the LSP request that
+//! started it: editors cancel a request on every keystroke, and a newer request whose text extends
+//! what is being produced joins the stream instead of paying for another. The task watches its
+//! subscribers and drops the stream (closing the HTTP connection) the moment nobody can use it.
+
+use std::{
+    collections::HashMap,
+    ops::Range,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use futures_util::StreamExt;
+use ropey::Rope;
+use tokio::sync::watch;
+
+use super::{
+    cache::CompletionCache,
+    debounce::{Debouncer, TriggerInfo},
+    postprocess::{self, Cut, IndentStyle, Options, Shape, StreamCutter},
+    stats::Stats,
+};
+use crate::{
+    providers::{ModelRequest, Served, StreamEvent, Task, Usage},
+    syntax::{LanguageInfo, SyntaxTree},
+    upstream::Upstream,
+};
+
+/// Bytes of text before the cursor that must be unchanged for a stream or cache entry to apply.
+const ANCHOR_BYTES: usize = 256;
+/// Bytes before and after the cursor handed to the cache (its key takes the tail and head of these).
+const CACHE_WINDOW: usize = 2048;
+/// How long a speculative (prefetched) stream waits for a request to claim it.
+const PREFETCH_HOLD: Duration = Duration::from_secs(3);
+
+/// One inline request, in engine terms.
+#[derive(Debug, Clone)]
+pub struct InlineRequest {
+    pub uri: String,
+    pub offset: usize,
+    pub task: Task,
+    /// An explicit gesture (Invoked): never debounced.
+    pub invoked: bool,
+    /// The popup item the editor has selected (LSP `selectedCompletionInfo`): the completion must
+    /// extend it, and single-line is enough.
+    pub selected: Option<(Range<usize>, String)>,
+}
+
+/// A suggestion: insert `text` over `range` (document bytes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InlineAnswer {
+    pub text: String,
+    pub range: Range<usize>,
+    pub provider: String,
+    pub model: String,
+    pub latency: Duration,
+    pub from_cache: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum InlineOutcome {
+    Answer(InlineAnswer),
+    /// Nothing worth showing here (mid-word, empty answer, everything failed).
+    Nothing {
+        reason: String,
+    },
+    /// A newer request for the same document took over.
+    Superseded,
+}
+
+/// What one document's snapshot offers the engine.
+#[derive(Clone)]
+pub struct DocView {
+    pub uri: String,
+    pub version: i32,
+    pub rope: Rope,
+    pub syntax: Option<SyntaxTree>,
+    pub lang: Option<&'static LanguageInfo>,
+    pub language_id: String,
+}
+
+/// The state a flight publishes to its subscribers.
+#[derive(Debug, Clone, Default)]
+struct FlightState {
+    /// Text streamed so far (raw, before post-processing).
+    streamed: String,
+    done: Option<FlightResult>,
+}
+
+#[derive(Debug, Clone)]
+enum FlightResult {
+    /// The cleaned completion, relative to the flight's cursor.
+    Text {
+        text: String,
+        replace_after: usize,
+        provider: String,
+        model: String,
+    },
+    /// The route reached `local`: the engine answers from the buffers.
+    Local,
+    Empty(String),
+}
+
+/// A live upstream stream for one cursor position.
+struct Flight {
+    id: u64,
+    /// Cursor offset the request was made at.
+    offset: usize,
+    /// Text just before the cursor, and just after it, when the flight started.
+    anchor: String,
+    suffix_head: String,
+    tx: watch::Sender<FlightState>,
+}
+
+/// Shared engine state for inline completions.
+pub struct InlineEngine {
+    cache: Arc<Mutex<CompletionCache>>,
+    flights: Arc<Mutex<HashMap<String, Flight>>>,
+    /// Per document: the newest request's generation (older requests yield to it).
+    generations: Mutex<HashMap<String, watch::Sender<u64>>>,
+    debouncer: Mutex<Debouncer>,
+    next_id: std::sync::atomic::AtomicU64,
+    pub stats: Arc<Stats>,
+}
+
+impl Default for InlineEngine {
+    fn default() -> Self {
+        InlineEngine {
+            cache: Arc::new(Mutex::new(CompletionCache::default())),
+            flights: Arc::new(Mutex::new(HashMap::new())),
+            generations: Mutex::new(HashMap::new()),
+            debouncer: Mutex::new(Debouncer::new(0)),
+            next_id: std::sync::atomic::AtomicU64::new(1),
+            stats: Arc::new(Stats::default()),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Prompt inputs the engine prepares (context building lives in `crate::context`).
+pub struct Prepared {
+    pub request: ModelRequest,
+    pub shape: Shape,
+    pub indent: IndentStyle,
+}
+
+impl InlineEngine {
+    pub fn set_debounce(&self, ms: u64) {
+        lock(&self.debouncer).set_base_ms(ms);
+    }
+
+    pub fn forget_document(&self, uri: &str) {
+        lock(&self.cache).remove_document(uri);
+        for task in [Task::Inline, Task::Complete] {
+            let key = channel_key(uri, &task);
+            lock(&self.flights).remove(&key);
+            lock(&self.generations).remove(&key);
+        }
+    }
+
+    /// Speculative prefetch after an accept: starts the completion that will be asked for next
+    /// (the accepted text applied), held for a moment so the next request joins it or hits the cache.
+    pub fn prefetch(&self, upstream: &Upstream, view: DocView, offset: usize, prepared: Prepared) {
+        let key = channel_key(&view.uri, &Task::Inline);
+        let _ = self.launch(&key, upstream.clone(), view, offset, prepared, Some(PREFETCH_HOLD));
+    }
+
+    /// Registers a new request for `uri` and returns its generation and a receiver that changes when
+    /// a newer one arrives.
+    fn begin(&self, uri: &str) -> (u64, watch::Receiver<u64>) {
+        let mut gens = lock(&self.generations);
+        let tx = gens.entry(uri.to_owned()).or_insert_with(|| watch::channel(0).0);
+        let generation = *tx.borrow() + 1;
+        tx.send_replace(generation);
+        (generation, tx.subscribe())
+    }
+
+    /// Typing-through: the rest of a suggestion whose head the user has typed.
+    pub fn cached(&self, view: &DocView, offset: usize) -> Option<String> {
+        let (prefix, suffix) = cache_windows(&view.rope, offset);
+        lock(&self.cache).get(&view.uri, &prefix, &suffix)
+    }
+
+    /// Runs one inline request to its outcome. `prepare` builds the prompt (only called when an
+    /// upstream request is needed); `local` answers when the route reaches the local provider.
+    pub async fn complete(
+        &self,
+        upstream: &Upstream,
+        view: DocView,
+        req: InlineRequest,
+        prepare: impl FnOnce() -> Prepared,
+        local: impl FnOnce() -> Option<(String, Range<usize>)>,
+    ) -> InlineOutcome {
+        let mut prepare = Some(prepare);
+        let started = Instant::now();
+        // Popup and ghost-text requests for one document live side by side.
+        let key = channel_key(&req.uri, &req.task);
+        let (generation, mut newer) = self.begin(&key);
+        let language = view.language_id.clone();
+        let offset = req.offset.min(view.rope.len_bytes());
+        let line_before = line_before(&view.rope, offset);
+        let line_after = line_after(&view.rope, offset);
+        if !postprocess::completion_allowed_here(&line_before, &line_after) {
+            return InlineOutcome::Nothing { reason: "the cursor is in the middle of a word".into() };
+        }
+
+        // 1. Typing-through: the user typed the head of what is shown; the rest comes from memory.
+        if let Some(rest) = self.cached(&view, offset) {
+            self.stats.cache_hit("cache", &language);
+            let end = offset + replace_len(&line_after, &rest);
+            return InlineOutcome::Answer(InlineAnswer {
+                text: rest,
+                range: offset..end,
+                provider: "cache".into(),
+                model: String::new(),
+                latency: started.elapsed(),
+                from_cache: true,
+            });
+        }
+
+        // 2. Join a stream in flight whose text the user is typing into; 3. otherwise (after an
+        // optional debounce) start a new one. A joined stream that turns out to diverge from what
+        // was typed is left (it dies when nobody else wants it) and a fresh one is started.
+        let mut joined = self.join(&key, &view, offset);
+        let (result, flight_offset) = loop {
+            let was_joined = joined.is_some();
+            let (mut rx, flight_offset) = match joined.take() {
+                Some(j) => j,
+                None => {
+                    let delay = {
+                        let at_line_start = line_before.trim().is_empty();
+                        lock(&self.debouncer)
+                            .on_trigger(Instant::now(), TriggerInfo { invoked: req.invoked, at_line_start })
+                    };
+                    if let Some(delay) = delay.filter(|d| !d.is_zero()) {
+                        tokio::select! {
+                            _ = tokio::time::sleep(delay) => {}
+                            _ = wait_newer(&mut newer, generation) => return InlineOutcome::Superseded,
+                        }
+                    }
+                    let prepared = prepare.take().map(|f| f());
+                    let Some(prepared) = prepared else {
+                        return InlineOutcome::Nothing { reason: "no suggestion".into() };
+                    };
+                    (self.launch(&key, upstream.clone(), view.clone(), offset, prepared, None), offset)
+                }
+            };
+            let typed = crate::syntax::slice(&view.rope, flight_offset..offset);
+            let outcome = tokio::select! {
+                r = wait_done(&mut rx, &typed) => r,
+                _ = wait_newer(&mut newer, generation) => {
+                    self.stats.cancelled(&language);
+                    return InlineOutcome::Superseded;
+                }
+            };
+            match outcome {
+                Waited::Diverged if was_joined => continue,
+                Waited::Diverged => break (None, flight_offset),
+                Waited::Done(r) => break (r, flight_offset),
+            }
+        };
+        let typed = view.rope.byte_slice(flight_offset..offset).to_string();
+        match result {
+            Some(FlightResult::Text { text, replace_after, provider, model }) => {
+                let Some(rest) = text.strip_prefix(typed.as_str()).filter(|r| !r.is_empty()) else {
+                    return InlineOutcome::Nothing { reason: "the suggestion no longer matches what was typed".into() };
+                };
+                let rest = rest.to_owned();
+                let latency = started.elapsed();
+                self.stats.answered(&provider, &language, latency);
+                // The suffix is unchanged since the flight started (checked when joining), so the
+                // bytes it replaces after the cursor are the same.
+                let end = (offset + replace_after).min(offset + line_after.len());
+                InlineOutcome::Answer(InlineAnswer {
+                    text: rest,
+                    range: offset..end,
+                    provider,
+                    model,
+                    latency,
+                    from_cache: false,
+                })
+            }
+            Some(FlightResult::Local) => match local() {
+                Some((text, range)) => {
+                    self.stats.answered("local", &language, started.elapsed());
+                    InlineOutcome::Answer(InlineAnswer {
+                        text,
+                        range,
+                        provider: "local".into(),
+                        model: String::new(),
+                        latency: started.elapsed(),
+                        from_cache: false,
+                    })
+                }
+                None => InlineOutcome::Nothing { reason: "no provider had a suggestion".into() },
+            },
+            None => InlineOutcome::Nothing { reason: "the suggestion no longer matches what was typed".into() },
+            Some(FlightResult::Empty(reason)) => match local() {
+                Some((text, range)) => InlineOutcome::Answer(InlineAnswer {
+                    text,
+                    range,
+                    provider: "local".into(),
+                    model: String::new(),
+                    latency: started.elapsed(),
+                    from_cache: false,
+                }),
+                None => InlineOutcome::Nothing { reason },
+            },
+        }
+    }
+
+    /// A flight for this document whose anchor still matches and whose text extends what the user
+    /// typed since it started.
+    fn join(&self, key: &str, view: &DocView, offset: usize) -> Option<(watch::Receiver<FlightState>, usize)> {
+        let flights = lock(&self.flights);
+        let f = flights.get(key)?;
+        if f.offset > offset || offset - f.offset > 512 || f.tx.is_closed() && f.tx.borrow().done.is_none() {
+            return None;
+        }
+        let anchor_start = f.offset.saturating_sub(ANCHOR_BYTES);
+        if f.offset > view.rope.len_bytes() || crate::syntax::slice(&view.rope, anchor_start..f.offset) != f.anchor {
+            return None;
+        }
+        if suffix_head(&view.rope, offset) != f.suffix_head {
+            return None;
+        }
+        let typed = crate::syntax::slice(&view.rope, f.offset..offset);
+        let state = f.tx.borrow();
+        let consistent = match &state.done {
+            Some(FlightResult::Text { text, .. }) => text.starts_with(&typed) && text.len() > typed.len(),
+            Some(_) => typed.is_empty(),
+            None => state.streamed.starts_with(&typed) || typed.starts_with(&state.streamed),
+        };
+        drop(state);
+        consistent.then(|| (f.tx.subscribe(), f.offset))
+    }
+
+    /// Starts a flight: the upstream stream in a task of its own.
+    fn launch(
+        &self,
+        key: &str,
+        upstream: Upstream,
+        view: DocView,
+        offset: usize,
+        prepared: Prepared,
+        hold: Option<Duration>,
+    ) -> watch::Receiver<FlightState> {
+        let id = self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (tx, rx) = watch::channel(FlightState::default());
+        let anchor = crate::syntax::slice(&view.rope, offset.saturating_sub(ANCHOR_BYTES)..offset);
+        let flight = Flight { id, offset, anchor, suffix_head: suffix_head(&view.rope, offset), tx: tx.clone() };
+        // Replacing the previous flight drops the map's hold on it; its task ends once its own
+        // subscribers are gone.
+        lock(&self.flights).insert(key.to_owned(), flight);
+        let flights = self.flights.clone();
+        let (cache_prefix, cache_suffix) = cache_windows(&view.rope, offset);
+        let cache = self.cache.clone();
+        let stats = self.stats.clone();
+        let hold_rx = hold.map(|_| rx.clone());
+        let uri = view.uri.clone();
+        let key = key.to_owned();
+        tokio::spawn(async move {
+            if let (Some(d), Some(keep)) = (hold, hold_rx) {
+                // Keep a prefetched flight alive for a moment so the next request can claim it.
+                tokio::spawn(async move {
+                    tokio::time::sleep(d).await;
+                    drop(keep);
+                });
+            }
+            let result = fly(&upstream, &view, offset, prepared, &tx, &stats).await;
+            if let Some(FlightResult::Text { text, .. }) = &result {
+                // Remember it for typing-through, keyed by the flight's cursor.
+                lock(&cache).put(&uri, &cache_prefix, &cache_suffix, text);
+            }
+            let mut map = lock(&flights);
+            if result.is_none() && map.get(&key).is_some_and(|f| f.id == id) {
+                map.remove(&key);
+            }
+            drop(map);
+            if let Some(r) = result {
+                tx.send_modify(|s| s.done = Some(r));
+            }
+        });
+        rx
+    }
+}
+
+/// The flight itself: route, stream, cut, clean, gate. `None` when every subscriber left.
+async fn fly(
+    upstream: &Upstream,
+    view: &DocView,
+    offset: usize,
+    prepared: Prepared,
+    tx: &watch::Sender<FlightState>,
+    stats: &Stats,
+) -> Option<FlightResult> {
+    let Prepared { request, shape, indent } = prepared;
+    let language = request.language.clone();
+    let prefix = request.prefix.clone();
+    let suffix = request.suffix.clone();
+    let served = tokio::select! {
+        r = upstream.router.run_route(&upstream.registry, request) => r,
+        _ = tx.closed() => return None,
+    };
+    let (mut stream, record) = match served {
+        Ok(Served::Remote { stream, record }) => (stream, record),
+        Ok(Served::Local { .. }) => return Some(FlightResult::Local),
+        Err(e) => {
+            tracing::info!("inline: {e}");
+            return Some(FlightResult::Local);
+        }
+    };
+    let line_comment = view.lang.and_then(|l| l.line_comment.as_deref());
+    let opts = Options { shape, indent, line_comment, ..Options::default() };
+    let mut cutter = StreamCutter::new(shape, &prefix, &suffix, &opts);
+    let mut usage: Option<Usage> = None;
+    let raw = loop {
+        tokio::select! {
+            ev = stream.next() => match ev {
+                Some(Ok(StreamEvent::Text(delta))) => match cutter.push(&delta) {
+                    Cut::Continue => {
+                        let streamed = cutter.text().to_owned();
+                        tx.send_modify(|s| s.streamed = streamed);
+                    }
+                    Cut::Stop(text) => break text,
+                },
+                Some(Ok(StreamEvent::Usage(u))) => usage = Some(u),
+                Some(Ok(StreamEvent::Done { .. })) | None => break cutter.finish(),
+                Some(Err(e)) => {
+                    tracing::info!("inline stream failed: {e}");
+                    let partial = cutter.finish();
+                    if partial.trim().is_empty() {
+                        return Some(FlightResult::Empty(e.to_string()));
+                    }
+                    break partial;
+                }
+            },
+            _ = tx.closed() => return None,
+        }
+    };
+    // Close the connection now: tokens after the cut would be paid for and thrown away.
+    drop(stream);
+    let rec = record.snapshot();
+    stats.usage(&rec.provider, &rec.model, &language, usage.or(rec.usage));
+    let Some(done) = postprocess::postprocess(&raw, &prefix, &suffix, &opts) else {
+        return Some(FlightResult::Empty("the model's answer was empty after clean-up".into()));
+    };
+    let text = match syntax_gate(view, offset, done.replace_after, &done.text) {
+        Some(t) => t,
+        None => return Some(FlightResult::Empty("the suggestion would break the syntax".into())),
+    };
+    Some(FlightResult::Text { text, replace_after: done.replace_after, provider: rec.provider, model: rec.model })
+}
+
+/// Nothing the model writes reaches the buffer unless it parses: inserts the completion into a copy
+/// of the document, reparses incrementally, and keeps the longest run of whole lines that adds no
+/// ERROR or MISSING nodes. `None` when not even the first line passes.
+pub fn syntax_gate(view: &DocView, offset: usize, replace_after: usize, text: &str) -> Option<String> {
+    let Some(tree) = &view.syntax else { return Some(text.to_owned()) };
+    let before = tree.error_count();
+    let passes = |candidate: &str| {
+        let mut rope = view.rope.clone();
+        let len = rope.len_bytes();
+        let start = offset.min(len);
+        let end = (offset + replace_after).min(len);
+        let (sc, ec) = (rope.byte_to_char(start), rope.byte_to_char(end));
+        let start_point = point(&rope, start);
+        let old_end_point = point(&rope, end);
+        rope.remove(sc..ec);
+        rope.insert(sc, candidate);
+        let new_end = start + candidate.len();
+        let edit = crate::documents::ByteEdit {
+            start_byte: start,
+            old_end_byte: end,
+            new_end_byte: new_end,
+            start_point,
+            old_end_point,
+            new_end_point: point(&rope, new_end),
+        };
+        let mut t = tree.clone();
+        t.update(&[edit], &rope) && t.error_count() <= before
+    };
+    if passes(text) {
+        return Some(text.to_owned());
+    }
+    // Trim from the end, a line at a time.
+    let mut cut = text.len();
+    while let Some(nl) = text[..cut].rfind('\n') {
+        cut = nl;
+        let candidate = &text[..cut];
+        if !candidate.trim().is_empty() && passes(candidate) {
+            return Some(candidate.to_owned());
+        }
+    }
+    None
+}
+
+fn point(rope: &Rope, byte: usize) -> (usize, usize) {
+    let line = rope.byte_to_line(byte);
+    (line, byte - rope.line_to_byte(line))
+}
+
+async fn wait_newer(newer: &mut watch::Receiver<u64>, generation: u64) {
+    loop {
+        if *newer.borrow_and_update() != generation {
+            return;
+        }
+        if newer.changed().await.is_err() {
+            // The document was closed: nothing newer will come, but nobody wants this either.
+            return;
+        }
+    }
+}
+
+enum Waited {
+    Done(Option<FlightResult>),
+    /// What streamed so far is not what the user typed since the flight started.
+    Diverged,
+}
+
+/// Waits for the flight's result, or until its text stops matching `typed`.
+async fn wait_done(rx: &mut watch::Receiver<FlightState>, typed: &str) -> Waited {
+    loop {
+        {
+            let state = rx.borrow_and_update();
+            if let Some(done) = &state.done {
+                return match done {
+                    FlightResult::Text { text, .. } if !text.starts_with(typed) => Waited::Diverged,
+                    other => Waited::Done(Some(other.clone())),
+                };
+            }
+            if !(state.streamed.starts_with(typed) || typed.starts_with(state.streamed.as_str())) {
+                return Waited::Diverged;
+            }
+        }
+        if rx.changed().await.is_err() {
+            return Waited::Done(rx.borrow().done.clone());
+        }
+    }
+}
+
+fn channel_key(uri: &str, task: &Task) -> String {
+    match task {
+        Task::Complete => format!("{uri}#complete"),
+        _ => uri.to_owned(),
+    }
+}
+
+/// Single-line or multi-line, from the syntax around the cursor: a multi-line suggestion only
+/// where a block is expected (an empty body, a blank line after an opener), never mid-line.
+pub fn decide_shape(view: &DocView, offset: usize, multiline: bool, selected: bool) -> Shape {
+    let before = line_before(&view.rope, offset);
+    let after = line_after(&view.rope, offset);
+    if !multiline || selected || !after.trim().is_empty() {
+        return Shape::SingleLine;
+    }
+    let opener = |s: &str| {
+        let t = s.trim_end();
+        t.ends_with('{') || t.ends_with(':') || t.ends_with('(') || t.ends_with('[') || t.ends_with("=>")
+    };
+    if !before.trim().is_empty() {
+        return if opener(&before) { Shape::MultiLine } else { Shape::SingleLine };
+    }
+    // A blank line: multi-line when it opens a block, or sits in an empty one.
+    let line = view.rope.byte_to_line(offset);
+    let prev = (0..line).rev().map(|l| view.rope.line(l).to_string()).find(|l| !l.trim().is_empty());
+    if prev.as_deref().is_some_and(opener) {
+        return Shape::MultiLine;
+    }
+    if let Some(tree) = &view.syntax
+        && let Some(node) = tree.root().descendant_for_byte_range(offset, offset)
+    {
+        let mut cursor = node.walk();
+        let named: Vec<_> = node.named_children(&mut cursor).filter(|c| !c.kind().contains("comment")).collect();
+        let block_like = ["block", "body", "_list"].iter().any(|k| node.kind().contains(k));
+        if block_like && named.is_empty() {
+            return Shape::MultiLine;
+        }
+    }
+    // End of a file or of a definition: the next thing to write is a whole item.
+    if after.is_empty() && view.rope.byte_to_line(view.rope.len_bytes()) <= line + 1 {
+        return Shape::MultiLine;
+    }
+    Shape::SingleLine
+}
+
+/// The text of the cursor's line before it.
+pub fn line_before(rope: &Rope, offset: usize) -> String {
+    let line = rope.byte_to_line(offset);
+    crate::syntax::slice(rope, rope.line_to_byte(line)..offset)
+}
+
+/// The text of the cursor's line after it (without the line break).
+pub fn line_after(rope: &Rope, offset: usize) -> String {
+    let line = rope.byte_to_line(offset);
+    let end = if line + 1 < rope.len_lines() { rope.line_to_byte(line + 1) } else { rope.len_bytes() };
+    let s = crate::syntax::slice(rope, offset..end);
+    s.trim_end_matches(['\n', '\r']).to_owned()
+}
+
+fn suffix_head(rope: &Rope, offset: usize) -> String {
+    let line = line_after(rope, offset);
+    let next = rope.byte_to_line(offset) + 1;
+    let rest = if next < rope.len_lines() { rope.line(next).to_string() } else { String::new() };
+    format!("{line}\n{rest}")
+}
+
+fn cache_windows(rope: &Rope, offset: usize) -> (String, String) {
+    let len = rope.len_bytes();
+    let prefix = crate::syntax::slice(rope, offset.saturating_sub(CACHE_WINDOW)..offset);
+    let suffix = crate::syntax::slice(rope, offset..(offset + CACHE_WINDOW).min(len));
+    (prefix, suffix)
+}
+
+/// How much of the rest of the line a cached completion replaces (closing brackets it repeats).
+fn replace_len(line_after: &str, text: &str) -> usize {
+    let first = text.lines().next().unwrap_or("");
+    let trimmed = line_after.trim_end();
+    if !trimmed.is_empty() && first.ends_with(trimmed) { trimmed.len() } else { 0 }
+}

@@ -1,0 +1,238 @@
+"""The inline completion engine end to end: ghost text from the fake Codex server, typing-through,
+in-flight reuse, supersession, early cut, clean-up, fallbacks and keys."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from lsprotocol import types
+
+from fakes import Reply
+
+ADD = "fn add(a: i32, b: i32) -> i32 {\n    \n}\n"
+
+
+async def wait_gen(fake, n: int, timeout: float = 5.0):
+    """Wait for `n` generation requests (the warm-up HEAD does not count)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while len(fake.generation_requests) < n:
+        assert loop.time() < deadline, f"expected {n} generation request(s), got {len(fake.generation_requests)}"
+        await asyncio.sleep(0.02)
+    return fake.generation_requests
+
+
+def env_for(fake) -> dict[str, str]:
+    return {"OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": fake.api_key}
+
+
+async def start(launch, fake, **kw):
+    return await launch(env=env_for(fake), **kw)
+
+
+async def test_ghost_text_comes_from_codex(launch, fake_openai):
+    fake_openai.script(Reply.text("a + b", chunks=3).but(split_writes=True))
+    lsp = await start(launch, fake_openai)
+    uri = lsp.open("a.rs", ADD)
+    items = await lsp.inline(uri, 1, 4)
+    assert [i.insert_text for i in items] == ["a + b"]
+    await wait_gen(fake_openai, 1)
+    req = fake_openai.generation_requests[0]
+    assert req.path == "/v1/responses"
+    assert req.auth == "ok"
+    body = req.json
+    assert body["stream"] is True and body["store"] is False
+    assert body["prompt_cache_key"].startswith("switchboard:")
+    assert "temperature" not in body and "top_p" not in body
+    text = body["input"][0]["content"][0]["text"]
+    assert "path: " in text and "<CURSOR>" in text
+    # Stable header first, the code with the hole last.
+    assert text.index("language: rust") < text.index("<CURSOR>")
+
+
+async def test_typing_through_is_served_from_memory(launch, fake_openai):
+    fake_openai.script(Reply.text("total_price(items)"))
+    lsp = await start(launch, fake_openai)
+    uri = lsp.open("a.rs", "fn main() {\n    let t = \n}\n")
+    items = await lsp.inline(uri, 1, 12)
+    assert items[0].insert_text == "total_price(items)"
+    # The user types the first characters of the suggestion.
+    lsp.change(uri, [{"range": {"start": {"line": 1, "character": 12}, "end": {"line": 1, "character": 12}},
+                      "text": "tot"}])
+    items = await lsp.inline(uri, 1, 15)
+    assert items[0].insert_text == "al_price(items)"
+    await asyncio.sleep(0.1)
+    assert len(fake_openai.generation_requests) == 1
+
+
+async def test_a_newer_request_supersedes_and_joins_the_stream(launch, fake_openai):
+    # A slow stream: the user types its first character while it is still arriving.
+    fake_openai.script(Reply.text("value + 1;", chunks=["v", "alue", " + 1;"], delay_ms=300))
+    lsp = await start(launch, fake_openai)
+    uri = lsp.open("a.rs", "fn f(value: i32) -> i32 {\n    let x = \n}\n")
+    first = asyncio.create_task(lsp.inline(uri, 1, 12))
+    await wait_gen(fake_openai, 1)
+    await asyncio.sleep(0.15)
+    lsp.change(uri, [{"range": {"start": {"line": 1, "character": 12}, "end": {"line": 1, "character": 12}},
+                      "text": "v"}])
+    second = await lsp.inline(uri, 1, 13)
+    assert [i.insert_text for i in second] == ["alue + 1;"]
+    with pytest.raises(Exception):
+        # The older request was answered at once with RequestCancelled (-32800).
+        await first
+    assert len(fake_openai.generation_requests) == 1
+
+
+async def test_divergent_typing_drops_the_stream(launch, fake_openai):
+    fake_openai.script(Reply.text("alpha_beta_gamma_delta", chunks=6, delay_ms=400))
+    fake_openai.script(Reply.text("zed"))
+    lsp = await start(launch, fake_openai)
+    uri = lsp.open("a.rs", "fn f() {\n    let x = \n}\n")
+    first = asyncio.create_task(lsp.inline(uri, 1, 12))
+    await wait_gen(fake_openai, 1)
+    lsp.change(uri, [{"range": {"start": {"line": 1, "character": 12}, "end": {"line": 1, "character": 12}},
+                      "text": "q"}])
+    second = await lsp.inline(uri, 1, 13)
+    assert [i.insert_text for i in second] == ["zed"]
+    first.cancel()
+    # The first stream nobody can use any more was closed early (no tokens paid for after).
+    for _ in range(100):
+        if fake_openai.generation_requests[0].client_disconnected_early:
+            break
+        await asyncio.sleep(0.05)
+    assert fake_openai.generation_requests[0].client_disconnected_early
+
+
+async def test_single_line_cut_closes_the_stream_early(launch, fake_openai):
+    fake_openai.script(Reply.text("first_line();\nsecond_line();\nthird();", chunks=["first_line();\n", "second", "_line();\n", "third();"], delay_ms=300))
+    lsp = await start(launch, fake_openai)
+    uri = lsp.open("a.rs", "fn f() {\n    let a = 1;\n    g(a); \n}\n")
+    # Mid-line after `g(a); `: single-line.
+    items = await lsp.inline(uri, 2, 10)
+    assert [i.insert_text for i in items] == ["first_line();"]
+    req = fake_openai.generation_requests[0]
+    for _ in range(100):
+        if req.client_disconnected_early:
+            break
+        await asyncio.sleep(0.05)
+    assert req.client_disconnected_early
+
+
+async def test_no_duplicated_closing_brackets(launch, fake_openai):
+    fake_openai.script(Reply.text("a, b)"))
+    lsp = await start(launch, fake_openai)
+    uri = lsp.open("a.rs", "fn f(a: i32, b: i32) {\n    g()\n}\n")
+    items = await lsp.inline(uri, 1, 6)
+    assert len(items) == 1
+    item = items[0]
+    # Either the `)` is dropped, or the range covers the existing `)`.
+    line = "    g()"
+    lo, hi = item.range.start.character, item.range.end.character
+    assert line[:lo] + item.insert_text + line[hi:] == "    g(a, b)"
+
+
+async def test_fences_are_stripped(launch, fake_openai):
+    fake_openai.script(Reply.text("```rust\na + b\n```"))
+    lsp = await start(launch, fake_openai)
+    uri = lsp.open("a.rs", ADD)
+    items = await lsp.inline(uri, 1, 4)
+    assert [i.insert_text for i in items] == ["a + b"]
+
+
+async def test_completion_that_breaks_the_syntax_is_rejected(launch, fake_openai):
+    fake_openai.script(Reply.text("let x = ((((;"))
+    lsp = await start(launch, fake_openai)
+    uri = lsp.open("a.rs", "fn f() {\n    let y = 1;\n    \n}\n")
+    items = await lsp.inline(uri, 2, 4)
+    assert items == []
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+async def test_failing_codex_falls_back_to_local_without_waiting(launch, fake_openai, status):
+    fake_openai.script(Reply.status(status, retry_after=30))
+    lsp = await start(launch, fake_openai)
+    uri = lsp.open("a.rs", "fn compute_total() -> u32 { 0 }\nfn main() {\n    let r = comp\n}\n")
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    items = await lsp.inline(uri, 2, 16)
+    assert loop.time() - t0 < 5  # never sleeps on retry-after while the user types
+    assert [i.insert_text for i in items] == ["compute_total"]
+
+
+async def test_no_key_uses_local_and_opens_no_connection(launch):
+    # The real default base URL and no key: the codex provider must not touch the network at all.
+    lsp = await launch(env={"OPENAI_BASE_URL": None, "ANTHROPIC_BASE_URL": None})
+    uri = lsp.open("a.rs", "fn compute_total() -> u32 { 0 }\nfn main() {\n    let r = comp\n}\n")
+    items = await lsp.inline(uri, 2, 16)
+    assert [i.insert_text for i in items] == ["compute_total"]
+    items = await lsp.inline(uri, 2, 16)
+    assert [i.insert_text for i in items] == ["compute_total"]
+    await asyncio.sleep(0.2)
+    assert "connecting to" not in lsp.log() and "starting new connection" not in lsp.log()
+
+
+async def test_keyless_local_server_is_tried_then_set_aside(launch, fake_openai):
+    # A loopback OpenAI-compatible server may need no key; a 401 sets the provider aside.
+    lsp = await launch(env={"OPENAI_BASE_URL": fake_openai.base_url})
+    uri = lsp.open("a.rs", "fn compute_total() -> u32 { 0 }\nfn main() {\n    let r = comp\n}\n")
+    for _ in range(3):
+        items = await lsp.inline(uri, 2, 16)
+        assert [i.insert_text for i in items] == ["compute_total"]
+    assert len(fake_openai.generation_requests) == 1
+    assert all(r.auth == "none" for r in fake_openai.generation_requests)
+
+
+async def test_mid_word_sends_no_request(launch, fake_openai):
+    lsp = await start(launch, fake_openai)
+    uri = lsp.open("a.rs", "fn main() {\n    let value = compute;\n}\n")
+    items = await lsp.inline(uri, 1, 18)
+    assert items == []
+    await asyncio.sleep(0.2)
+    assert fake_openai.generation_requests == []
+
+
+async def test_emoji_before_the_cursor_does_not_shift_the_split(launch, fake_openai):
+    fake_openai.script(Reply.text("x + 1"))
+    lsp = await start(launch, fake_openai, profile="visual-studio-code")  # utf-16 positions
+    uri = lsp.open("a.rs", "fn f(x: i32) -> i32 {\n    /* 😀 */ \n}\n")
+    # utf-16: `    /* 😀 */ ` is 4 + 3 + 2 + 4 = 13 units.
+    await lsp.inline(uri, 1, 13)
+    body = fake_openai.generation_requests[0].json
+    text = body["input"][0]["content"][0]["text"]
+    assert "/* 😀 */ <CURSOR>" in text
+
+
+async def test_popup_offers_the_model_suggestion_first(launch, fake_openai):
+    fake_openai.script(Reply.text("compute_total(&items)"))
+    lsp = await start(launch, fake_openai)
+    uri = lsp.open("a.rs", "fn compute_total(v: &[u32]) -> u32 { 0 }\nfn main() {\n    let r = comp\n}\n")
+    items = await lsp.completion(uri, 2, 16)
+    assert items[0].label == "compute_total(&items)"
+    edit = items[0].text_edit
+    assert edit.new_text == "compute_total(&items)"
+    assert (edit.range.start.character, edit.range.end.character) == (12, 16)  # replaces the typed `comp`
+    assert any(i.label == "compute_total" for i in items[1:])
+
+
+async def test_accept_prefetches_the_next_completion(launch, fake_openai):
+    fake_openai.script(Reply.text("let a = 1;"))
+    fake_openai.script(Reply.text("let b = 2;"))
+    lsp = await start(launch, fake_openai)
+    uri = lsp.open("a.rs", "fn f() {\n    \n}\n")
+    items = await lsp.inline(uri, 1, 4)
+    assert items[0].insert_text.startswith("let a = 1;")
+    cmd = items[0].command
+    # Accept: the editor inserts the text, then runs the item's command.
+    lsp.change(uri, [{"range": {"start": {"line": 1, "character": 4}, "end": {"line": 1, "character": 4}},
+                      "text": items[0].insert_text}])
+    await lsp.request("workspace/executeCommand", types.ExecuteCommandParams(command=cmd.command, arguments=cmd.arguments))
+    for _ in range(100):
+        if len(fake_openai.generation_requests) >= 2:
+            break
+        await asyncio.sleep(0.05)
+    assert len(fake_openai.generation_requests) == 2
+    # The prefetched answer is then served without a third request.
+    lsp.change(uri, [{"range": {"start": {"line": 1, "character": 14}, "end": {"line": 1, "character": 14}},
+                      "text": "\n    "}])
+    await asyncio.sleep(0.3)
