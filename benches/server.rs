@@ -4,99 +4,10 @@
 
 mod common;
 
-use std::{
-    io::{BufRead, BufReader, Read, Write},
-    process::{Child, ChildStdin, ChildStdout, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-
-fn binary() -> std::path::PathBuf {
-    let status = Command::new(env!("CARGO")).args(["build", "--release", "--quiet"]).status().expect("cargo build");
-    assert!(status.success(), "cargo build --release failed");
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/switchboard")
-}
-
-struct Lsp {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl Lsp {
-    fn start(bin: &std::path::Path) -> Lsp {
-        let home = std::env::temp_dir().join("switchboard-bench-home");
-        let mut child = Command::new(bin)
-            .env_clear()
-            .env("HOME", &home)
-            .env("XDG_CONFIG_HOME", &home)
-            .env("SWITCHBOARD_LOG", "error")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn switchboard");
-        let stdin = child.stdin.take().expect("stdin");
-        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        Lsp { child, stdin, stdout }
-    }
-
-    fn send(&mut self, msg: Value) {
-        let body = msg.to_string();
-        write!(self.stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).expect("write");
-        self.stdin.flush().expect("flush");
-    }
-
-    fn recv(&mut self) -> Value {
-        let mut len = 0;
-        loop {
-            let mut line = String::new();
-            self.stdout.read_line(&mut line).expect("read header");
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some(v) = line.strip_prefix("Content-Length: ") {
-                len = v.parse().expect("length");
-            }
-        }
-        let mut body = vec![0; len];
-        self.stdout.read_exact(&mut body).expect("read body");
-        serde_json::from_slice(&body).expect("json")
-    }
-
-    fn request(&mut self, id: u64, method: &str, params: Value) -> Value {
-        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
-        loop {
-            let msg = self.recv();
-            if msg.get("id") == Some(&json!(id)) {
-                return msg;
-            }
-        }
-    }
-
-    fn initialize(&mut self) {
-        self.request(1, "initialize", json!({"capabilities": {"general": {"positionEncodings": ["utf-16"]}}}));
-        self.send(json!({"jsonrpc": "2.0", "method": "initialized", "params": {}}));
-    }
-
-    fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0)
-    }
-}
-
-impl Drop for Lsp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::lsp::{Lsp, binary};
+use serde_json::json;
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();

@@ -11,9 +11,11 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
 use crate::{
+    completion::inline::{InlineOutcome, InlineRequest},
     config::{self, Config},
     documents::{Encoding, Position},
     engine::Engine,
+    providers::Task,
     syntax::Languages,
 };
 
@@ -99,6 +101,8 @@ fn load_config(root: Option<&Path>) -> (Config, Vec<config::Problem>) {
     (config, problems)
 }
 
+/// `switchboard complete FILE:LINE:COL`: the inline route (the configured model, else `local`), as
+/// the server would answer the editor.
 pub fn complete(location: &str, json: bool) -> anyhow::Result<()> {
     let loc = parse_location(location)?;
     let text = read_source(&loc.file)?;
@@ -107,23 +111,42 @@ pub fn complete(location: &str, json: bool) -> anyhow::Result<()> {
     for p in &problems {
         eprintln!("switchboard: config: {p}");
     }
-    let engine = Arc::new(Engine::new(config));
-    let path = std::fs::canonicalize(&loc.file).unwrap_or(loc.file.clone());
-    let uri = format!("file://{}", path.display());
-    let lang = Languages::global().by_path(&uri).map(|l| l.id.clone()).unwrap_or_else(|| "plaintext".into());
-    engine.open(&uri, &lang, 0, &text);
-    let pos = Position::new(loc.line - 1, loc.column - 1);
-    let (offset, inside) = engine.offset(&uri, pos, Encoding::Utf32)?;
-    if !inside {
-        bail!("{location} is past the end of the line or the file");
-    }
-    let local = engine.complete_local(&uri, offset, 1)?;
-    let best = local.candidates.first().filter(|_| local.word.rest.is_empty() && !local.word.prefix.is_empty());
-    match (best, json) {
-        (Some(c), false) => println!("{}", c.text),
-        (Some(c), true) => {
-            println!("{}", serde_json::json!({ "text": c.text, "replaces": local.word.prefix, "provider": "local" }))
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let answer = runtime.block_on(async {
+        let engine = Arc::new(Engine::new(config));
+        if let Some(root) = &root {
+            engine.set_workspace(root);
         }
+        let path = std::fs::canonicalize(&loc.file).unwrap_or(loc.file.clone());
+        let uri = format!("file://{}", path.display());
+        let lang = Languages::global().by_path(&uri).map(|l| l.id.clone()).unwrap_or_else(|| "plaintext".into());
+        engine.open(&uri, &lang, 0, &text);
+        let pos = Position::new(loc.line - 1, loc.column - 1);
+        let (offset, inside) = engine.offset(&uri, pos, Encoding::Utf32)?;
+        if !inside {
+            bail!("{location} is past the end of the line or the file");
+        }
+        let request = InlineRequest { uri: uri.clone(), offset, task: Task::Inline, invoked: true, selected: None };
+        let outcome = engine.inline_completion(request).await?;
+        let snapshot = engine.snapshot(&uri)?;
+        Ok::<_, anyhow::Error>(match outcome {
+            InlineOutcome::Answer(a) => Some((snapshot.doc.slice_bytes(a.range.start, offset), a)),
+            _ => None,
+        })
+    })?;
+    runtime.shutdown_timeout(std::time::Duration::from_millis(50));
+    match (answer, json) {
+        (Some((_, a)), false) => println!("{}", a.text),
+        (Some((replaces, a)), true) => println!(
+            "{}",
+            serde_json::json!({
+                "text": a.text,
+                "replaces": replaces,
+                "provider": a.provider,
+                "model": a.model,
+                "latency_ms": a.latency.as_millis() as u64,
+            })
+        ),
         (None, _) => {
             eprintln!("switchboard: no completion at {location}");
             std::process::exit(1);

@@ -341,7 +341,7 @@ impl Engine {
     }
 
     /// Symbol tables of the other open documents (for the local provider and prompt context).
-    fn other_tables(&self, uri: &str, lang: Option<&LanguageInfo>) -> Vec<(Arc<str>, Arc<SymbolTable>)> {
+    pub fn other_tables(&self, uri: &str, lang: Option<&LanguageInfo>) -> Vec<(Arc<str>, Arc<SymbolTable>)> {
         let lang_id = lang.map(|l| l.id.as_str());
         self.docs
             .iter()

@@ -1,4 +1,7 @@
-//! Generated source files for the benchmarks.
+//! Shared by the benchmarks: generated source files and the LSP client ([`lsp`]).
+
+pub mod fake_openai;
+pub mod lsp;
 
 const VERBS: [&str; 8] = ["compute", "parse", "render", "load", "store", "update", "fetch", "build"];
 const NOUNS: [&str; 8] = ["total", "items", "config", "buffer", "state", "request", "value", "cache"];

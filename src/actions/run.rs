@@ -6,6 +6,7 @@ use std::{
     collections::HashSet,
     ops::Range,
     path::{Path, PathBuf},
+    sync::Arc,
 };
 
 use futures_util::StreamExt;
@@ -16,6 +17,7 @@ use super::{
     prompt::{self, PromptInput, RelatedDefinition},
 };
 use crate::{
+    completion::local::SymbolTable,
     engine::DocState,
     providers::{AnswerRecord, EventStream, ModelRequest, Served, StreamEvent, router::RecordHandle},
     syntax::slice,
@@ -58,7 +60,7 @@ pub fn prepare(
     state: &DocState,
     selection: Range<usize>,
     diagnostics: &[Note],
-    others: &[DocState],
+    others: &[(Arc<str>, Arc<SymbolTable>)],
     root: Option<&Path>,
 ) -> Result<Prepared, ActionError> {
     let rope = &state.doc.rope;
@@ -113,29 +115,33 @@ pub fn prepare(
     })
 }
 
-/// Definitions in the other open documents whose names occur in the target, once each.
+/// Signatures from the other open documents' symbol tables (uri, table) whose names occur in
+/// the target, once each.
 fn related_definitions(
     state: &DocState,
     target: &Range<usize>,
-    others: &[DocState],
+    others: &[(Arc<str>, Arc<SymbolTable>)],
     root: Option<&Path>,
 ) -> Vec<RelatedDefinition> {
     let Some(tree) = &state.syntax else { return Vec::new() };
-    let mut names = HashSet::new();
+    let mut names = Vec::new();
     tree.identifiers(&state.doc.rope, Some(target.clone()), |name, _| {
-        names.insert(name);
+        if !names.contains(&name) {
+            names.push(name);
+        }
     });
     let mut out = Vec::new();
     let mut seen = HashSet::new();
-    for other in others.iter().filter(|o| o.doc.uri != state.doc.uri) {
-        let Some(t) = &other.syntax else { continue };
-        for d in t.definitions(&other.doc.rope, None) {
-            if names.contains(&d.name) && seen.insert(d.name.clone()) {
-                let path = edit::uri_to_path(&other.doc.uri);
+    for (uri, table) in others.iter().filter(|(u, _)| **u != *state.doc.uri) {
+        for name in &names {
+            if let Some(sig) = table.signatures.get(name)
+                && seen.insert(name.clone())
+            {
+                let path = edit::uri_to_path(uri);
                 out.push(RelatedDefinition {
-                    path: display_path(&other.doc.uri, path.as_deref(), root),
-                    name: d.name,
-                    text: slice(&other.doc.rope, d.range),
+                    path: display_path(uri, path.as_deref(), root),
+                    name: name.clone(),
+                    text: sig.clone(),
                 });
             }
         }
@@ -249,6 +255,23 @@ pub async fn start(upstream: &Upstream, request: ModelRequest) -> Result<AnswerS
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn definitions_from_other_open_files_that_the_code_uses() {
+        let engine = crate::engine::Engine::default();
+        let cart = "pub struct Cart { items: Vec<u32> }\npub fn unused() {}\n";
+        engine.open("file:///ws/src/cart.rs", "rust", 1, cart);
+        engine.open("file:///ws/src/lib.rs", "rust", 1, "fn total(c: &Cart) -> u32 {\n    c.items.iter().sum()\n}\n");
+        let other = engine.snapshot("file:///ws/src/cart.rs").unwrap();
+        let table = Arc::new(SymbolTable::build(1, &other.doc.rope, other.syntax.as_ref()));
+        let state = engine.snapshot("file:///ws/src/lib.rs").unwrap();
+        let others = [(Arc::<str>::from("file:///ws/src/cart.rs"), table)];
+        let action = super::super::Action::builtin(super::super::ActionId::Refactor);
+        let p = prepare(action, &state, 5..5, &[], &others, Some(Path::new("/ws"))).unwrap();
+        assert!(p.request.context.contains("From src/cart.rs (`Cart`):"), "{}", p.request.context);
+        assert!(!p.request.context.contains("unused"));
+        assert_eq!(p.display_path, "src/lib.rs");
+    }
 
     #[test]
     fn line_spans() {

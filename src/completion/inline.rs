@@ -449,6 +449,7 @@ async fn fly(
     drop(stream);
     let rec = record.snapshot();
     stats.usage(&rec.provider, &rec.model, &language, usage.or(rec.usage));
+    let raw = strip_echoed_word(&raw, &prefix);
     let Some(done) = postprocess::postprocess(&raw, &prefix, &suffix, &opts) else {
         return Some(FlightResult::Empty("the model's answer was empty after clean-up".into()));
     };
@@ -457,6 +458,28 @@ async fn fly(
         None => return Some(FlightResult::Empty("the suggestion would break the syntax".into())),
     };
     Some(FlightResult::Text { text, replace_after: done.replace_after, provider: rec.provider, model: rec.model })
+}
+
+/// Chat models asked to fill `foo<CURSOR>` often answer with the whole word (`foobar`) instead of
+/// its rest (`bar`). Drop the echoed fragment when it is long enough to be sure, or when it stands
+/// alone as a word in the answer (`a` then ` + b`).
+fn strip_echoed_word(raw: &str, prefix: &str) -> String {
+    let word_start = prefix
+        .char_indices()
+        .rev()
+        .take_while(|(_, c)| crate::completion::local::is_word_char(*c))
+        .last()
+        .map_or(prefix.len(), |(i, _)| i);
+    let word = &prefix[word_start..];
+    if word.is_empty() {
+        return raw.to_owned();
+    }
+    match raw.strip_prefix(word) {
+        Some(rest) if word.chars().count() >= 3 || !rest.starts_with(crate::completion::local::is_word_char) => {
+            rest.to_owned()
+        }
+        _ => raw.to_owned(),
+    }
 }
 
 /// Nothing the model writes reaches the buffer unless it parses: inserts the completion into a copy
@@ -624,4 +647,18 @@ fn replace_len(line_after: &str, text: &str) -> usize {
     let first = text.lines().next().unwrap_or("");
     let trimmed = line_after.trim_end();
     if !trimmed.is_empty() && first.ends_with(trimmed) { trimmed.len() } else { 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn echoed_words_are_stripped() {
+        assert_eq!(strip_echoed_word("a + b", "    a"), " + b");
+        assert_eq!(strip_echoed_word("compute_total()", "x = comp"), "ute_total()");
+        assert_eq!(strip_echoed_word("a_b", "    a"), "a_b");
+        assert_eq!(strip_echoed_word("foo", "x = "), "foo");
+        assert_eq!(strip_echoed_word("名前はです", "x = 名前は"), "です");
+    }
 }

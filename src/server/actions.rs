@@ -192,8 +192,6 @@ pub(super) async fn run_command(backend: &Backend, args: Vec<Value>) -> Result<O
 }
 
 /// `window/workDoneProgress/cancel`: stops the action behind that progress token.
-// Unused until `serve` registers it: `.custom_method("window/workDoneProgress/cancel", actions::progress_cancel)`.
-#[allow(dead_code)]
 pub(super) async fn progress_cancel(_backend: &Backend, params: WorkDoneProgressCancelParams) {
     let key = token_key(&params.token);
     if let Some(notify) = cancels().get(&key) {
@@ -281,8 +279,8 @@ fn prepare(backend: &Backend, action: Action, args: &RunArgs) -> std::result::Re
     }
     let selection = byte_range(&state.doc, &args.range, backend.encoding());
     let root = backend.root();
-    // Definitions from other open files need the engine's list of open documents (not exposed yet).
-    run::prepare(action, &state, selection, &args.diagnostics, &[], root.as_deref())
+    let others = backend.engine.other_tables(&args.uri, state.lang);
+    run::prepare(action, &state, selection, &args.diagnostics, &others, root.as_deref())
 }
 
 /// Plans the edit against the documents as they are now.

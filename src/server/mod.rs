@@ -132,6 +132,10 @@ impl Backend {
 
     /// The `switchboard/documentText` request: the server's copy of a document, for tests and for
     /// debugging sync problems in editors.
+    async fn progress_cancel(&self, params: WorkDoneProgressCancelParams) {
+        actions::progress_cancel(self, params).await;
+    }
+
     /// Answers a message the transport guard could not pass on (see `transport`).
     async fn invalid_message(&self, params: InvalidMessageParams) -> Result<()> {
         Err(Error { code: ErrorCode::InvalidRequest, message: params.reason.into(), data: None })
@@ -459,6 +463,8 @@ pub async fn serve(engine: Arc<Engine>) {
     let (service, socket) = LspService::build(|client| Backend::new(client, engine))
         .custom_method("switchboard/documentText", Backend::document_text)
         .custom_method(transport::INVALID_MESSAGE, Backend::invalid_message)
+        // tower-lsp-server has no handler of its own for the progress cancel button yet.
+        .custom_method("window/workDoneProgress/cancel", Backend::progress_cancel)
         .finish();
     Server::new(transport::guarded(tokio::io::stdin()), tokio::io::stdout(), socket)
         .concurrency_level(8)

@@ -97,9 +97,13 @@ async def test_trusted_workspace_may_set_base_url(launch, fake_openai: FakeOpenA
     s = await launch(
         env={"OPENAI_API_KEY": fake_openai.api_key},
         user_config='trusted_workspaces = ["@WORKSPACE@"]\n',
-        workspace_files={"switchboard.toml": f'[providers.codex]\nbase_url = "{fake_openai.base_url}"\n'})
+        # A base_url of one's own gets a key only when api_key_env names it (no key leaks by default).
+        workspace_files={"switchboard.toml": f'[providers.codex]\nbase_url = "{fake_openai.base_url}"\n'
+                                             'api_key_env = "OPENAI_API_KEY"\n'})
     await drive_completions(s)
     ignored = [m.message for m in s.messages if "base_url" in m.message and "ignor" in m.message.lower()]
     assert ignored == [], ignored
     # Requests that do reach an upstream must carry the right key (none go elsewhere).
-    assert all(r.auth == "ok" for r in fake_openai.requests)
+    # The connection warm-up (HEAD, never with a key) aside, every request carried the key.
+    assert all(r.auth == "ok" for r in fake_openai.requests if r.method != "HEAD")
+    assert fake_openai.generation_requests, "the trusted base_url was not used"
