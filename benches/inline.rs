@@ -13,7 +13,9 @@
 //!
 //! All times come from one monotonic clock (`Instant`): the client, the fake and the report share
 //! the process. Prints a table and writes the figures to BENCHMARKS.md.
-//! Run with `cargo bench --bench inline` (builds the release binary).
+//! Run with `cargo bench --bench inline` (builds the release binary); `-- traces` or `-- overhead`
+//! runs one part. For investigations: `SWITCHBOARD_BENCH_BIN=path` uses a prebuilt binary (one with
+//! symbols, for `perf`), `SWITCHBOARD_BENCH_LOG=debug` keeps the server's log.
 
 mod common;
 
@@ -135,7 +137,7 @@ impl Session {
             ("SWITCHBOARD_LOG", log.clone().unwrap_or_else(|| "error".into())),
         ];
         env.push(("NO_PROXY", "*".into()));
-        // For investigations: SWITCHBOARD_BENCH_LOG=debug keeps the server's log in the temp dir's parent.
+        // For investigations: SWITCHBOARD_BENCH_LOG=debug writes the server's log to $TMPDIR.
         let stderr = match &log {
             Some(_) => {
                 let path = std::env::temp_dir().join(format!("switchboard-inline-bench-{}.log", fake.port));
@@ -169,9 +171,9 @@ impl Session {
         self.next_id
     }
 
-    /// One inline request at `pos`; returns (receive moment, response, provider named by the status
-    /// notification that came with it).
-    fn inline(&mut self, uri: &str, pos: (usize, usize)) -> (Instant, Value, Option<String>) {
+    /// One inline request at `pos`; returns (send moment, receive moment, response, provider named
+    /// by the `switchboard/status` notification that came with an answer).
+    fn inline(&mut self, uri: &str, pos: (usize, usize)) -> (Instant, Instant, Value, Option<String>) {
         let id = self.id();
         let mut provider = None;
         let params = json!({
@@ -179,12 +181,32 @@ impl Session {
             "position": {"line": pos.0, "character": pos.1},
             "context": {"triggerKind": 2},
         });
-        let (_, at, msg) = self.lsp.request_with(id, "textDocument/inlineCompletion", params, |m| {
-            if m.get("method").and_then(Value::as_str) == Some("switchboard/status") {
-                provider = m.pointer("/params/provider").and_then(Value::as_str).map(str::to_owned);
+        let status = |m: &Value| {
+            (m.get("method").and_then(Value::as_str) == Some("switchboard/status"))
+                .then(|| m.pointer("/params/provider").and_then(Value::as_str).map(str::to_owned))
+        };
+        let (sent, at, msg) = self.lsp.request_with(id, "textDocument/inlineCompletion", params, |m| {
+            if let Some(p) = status(m) {
+                provider = p;
             }
         });
-        (at, msg, provider)
+        // The notification is sent before the answer but may overtake it or trail it: an answer
+        // always has one, so wait for it (bounded) to keep it from being taken for the next one's.
+        if ghost(&msg).is_some() && provider.is_none() {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let (_, m) = self.lsp.recv_timed(left, "the switchboard/status notification of an answer");
+                if self.lsp.answer_server_request(&m) {
+                    continue;
+                }
+                if let Some(p) = status(&m) {
+                    provider = p;
+                    break;
+                }
+            }
+        }
+        (sent, at, msg, provider)
     }
 }
 
@@ -247,6 +269,9 @@ fn trace(s: &mut Session, fake: &FakeOpenAi, language: &str, path: &str, first: 
     let mut pos = (first, 0);
     let mut version = 1;
     let mut shown: Option<String> = None;
+    // SWITCHBOARD_BENCH_KEYLOG=path appends one line per keystroke: what was typed, who answered.
+    let keylog_path = std::env::var_os("SWITCHBOARD_BENCH_KEYLOG");
+    let mut keylog = keylog_path.as_ref().map(|_| String::new());
     let began = Instant::now();
     for (i, key) in keys.iter().enumerate() {
         if began.elapsed() > TRACE_BUDGET {
@@ -265,7 +290,7 @@ fn trace(s: &mut Session, fake: &FakeOpenAi, language: &str, path: &str, first: 
                    "contentChanges": [{"range": {"start": at, "end": at}, "text": key}]}),
         );
         advance(&mut pos, key);
-        let (received, msg, provider) = s.inline(&uri, pos);
+        let (_, received, msg, provider) = s.inline(&uri, pos);
         fig.keystrokes += 1;
         if msg.get("error").is_some() {
             fig.errors += 1;
@@ -286,11 +311,28 @@ fn trace(s: &mut Session, fake: &FakeOpenAi, language: &str, path: &str, first: 
             fig.joined_us.push(total);
         }
         fig.cache_hits += usize::from(provider.as_deref() == Some("cache"));
+        if let Some(log) = keylog.as_mut() {
+            let _ = writeln!(
+                log,
+                "{language}\t{}:{}\t{key:?}\t{}\tupstream={:?}\tghost={:?}\t{:.0}us",
+                pos.0,
+                pos.1,
+                provider.as_deref().unwrap_or("-"),
+                records.iter().map(|r| &r.completion).collect::<Vec<_>>(),
+                shown,
+                total
+            );
+        }
         if i + 1 == keys.len() {
             break;
         }
     }
     s.lsp.notify("textDocument/didClose", json!({"textDocument": {"uri": uri}}));
+    if let (Some(path), Some(log)) = (keylog_path, keylog) {
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("keylog");
+        f.write_all(log.as_bytes()).expect("write keylog");
+    }
     fig
 }
 
@@ -327,18 +369,7 @@ fn overhead(bin: &Path, fake: &FakeOpenAi) -> Overhead {
         let line = i + 1;
         let col = lines[line].encode_utf16().count();
         let before = fake.request_count();
-        let id = s.id();
-        let params = json!({
-            "textDocument": {"uri": uri},
-            "position": {"line": line, "character": col},
-            "context": {"triggerKind": 2},
-        });
-        let mut provider = None;
-        let (sent, received, _) = s.lsp.request_with(id, "textDocument/inlineCompletion", params, |m| {
-            if m.get("method").and_then(Value::as_str) == Some("switchboard/status") {
-                provider = m.pointer("/params/provider").and_then(Value::as_str).map(str::to_owned);
-            }
-        });
+        let (sent, received, _, provider) = s.inline(uri, (line, col));
         let records = fake.settled_records(before, Duration::from_secs(2));
         if i < OVERHEAD_WARMUP {
             continue;
@@ -415,10 +446,14 @@ fn write_benchmarks_md(section: &str) {
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument that does not match skips us.
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
-    if !args.is_empty() && !args.iter().any(|a| "inline".contains(a.as_str())) {
+    // `-- traces` or `-- overhead` runs one part (and leaves BENCHMARKS.md alone).
+    let part = |name: &str| args.iter().any(|a| a == name);
+    if !args.is_empty() && !args.iter().any(|a| "inline".contains(a.as_str())) && !part("traces") && !part("overhead") {
         return;
     }
-    let bin = binary();
+    let (run_traces, run_overhead) = (!part("overhead") || part("traces"), !part("traces") || part("overhead"));
+    // SWITCHBOARD_BENCH_BIN: a prebuilt binary (e.g. one with symbols, for a profiler).
+    let bin = std::env::var_os("SWITCHBOARD_BENCH_BIN").map_or_else(binary, std::path::PathBuf::from);
     let began = Instant::now();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -430,8 +465,9 @@ fn main() {
         "| upstream latency | language | keystrokes | typed what was suggested | upstream requests / 100 keystrokes | cache hits (share of keystrokes) | other answers without an upstream request (p50) | tokens sent / request (median) | time to ghost text − upstream, p50 / p99 (ms) | typing-through, p50 / p99 (ms) |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
     let mut errors = 0;
+    let mut notes = String::new();
     let mut all_runs = Vec::new();
-    for latency in LATENCIES_MS {
+    for latency in LATENCIES_MS.into_iter().filter(|_| run_traces) {
         let fake: Arc<FakeOpenAi> = FakeOpenAi::start(&rt, Duration::from_millis(latency));
         let mut s = Session::start(&bin, &fake);
         let mut total = Figures::default();
@@ -441,15 +477,23 @@ fn main() {
             total.add(&f);
         }
         row(&mut table, &format!("{latency} ms"), "**all**", &total);
+        let _ = writeln!(
+            notes,
+            "- {latency} ms: the fake accepted {} TCP connections for {} upstream requests.",
+            fake.connections.load(std::sync::atomic::Ordering::Relaxed),
+            fake.request_count()
+        );
         errors += total.errors;
         all_runs.push((latency, total));
     }
 
     let fake = FakeOpenAi::start(&rt, Duration::ZERO);
-    let o = overhead(&bin, &fake);
+    let o = if run_overhead { overhead(&bin, &fake) } else { Overhead::default() };
+    let connections = fake.connections.load(std::sync::atomic::Ordering::Relaxed);
+    let requests = fake.request_count();
     let p = |v: &[f64]| format!("p50 {} ms, p99 {} ms", ms(percentile(v, 50.0)), ms(percentile(v, 99.0)));
     let overhead_line = format!(
-        "Server overhead per inline completion (request in → upstream request out, plus last upstream byte → response out), upstream latency 0 ms, {} requests at distinct line ends ({} cache hits, {} not sent upstream; after {} warm-up requests): **{}** (goal p50 < 1 ms, p99 < 5 ms). Split: request sent → upstream request read {}; last upstream byte → response read {}.\n",
+        "Server overhead per inline completion (request in → upstream request out, plus last upstream byte → response out), upstream latency 0 ms, {} requests at distinct line ends ({} cache hits, {} not sent upstream; after {} warm-up requests): **{}** (goal p50 < 1 ms, p99 < 5 ms). Split: request sent → upstream request read {}; last upstream byte → response read {}. The fake accepted {} TCP connections for {} requests.\n",
         o.samples.len(),
         o.cached,
         o.missed,
@@ -457,10 +501,12 @@ fn main() {
         p(&o.samples),
         p(&o.request_out),
         p(&o.response_out),
+        connections,
+        requests,
     );
     rt.shutdown_background();
 
-    println!("\nInline completions against a perfect-model fake upstream\n\n{table}\n{overhead_line}");
+    println!("\nInline completions against a perfect-model fake upstream\n\n{table}\n{notes}\n{overhead_line}");
     if errors > 0 {
         println!("note: {errors} inline requests were answered with an error");
     }
@@ -481,13 +527,15 @@ fn main() {
          \"Time to ghost text − upstream\" is (response received − `didChange` sent) − (last upstream byte written − \
          upstream request read), over keystrokes that went upstream; typing-through is the whole round trip of \
          keystrokes answered from the cache (`switchboard/status` provider `cache`). Tokens ≈ request body bytes / 4. \
-         Goals: ≤ 25 upstream requests per 100 keystrokes, added latency p50 < 2 ms, typing-through p50 < 1 ms.\n\n{table}\n{overhead_line}\n\
+         Goals: ≤ 25 upstream requests per 100 keystrokes, added latency p50 < 2 ms, typing-through p50 < 1 ms.\n\n{table}\n{notes}\n{overhead_line}\n\
          For context only (not our measurement): on a similar fake, lsp-ai measured 5–6.6 ms and llm-ls about 1.1 ms \
          median overhead per completion (`../shared/reference/prior-art.md` §5.2).\n\n",
         today()
     );
-    write_benchmarks_md(&section);
-    println!("figures written to BENCHMARKS.md");
+    if run_traces && run_overhead {
+        write_benchmarks_md(&section);
+        println!("figures written to BENCHMARKS.md");
+    }
     for (latency, total) in all_runs {
         assert!(total.keystrokes > 0, "no keystrokes at {latency} ms");
     }

@@ -15,8 +15,9 @@ use crate::{
     config::{self, Config},
     documents::{Encoding, Position},
     engine::Engine,
-    providers::Task,
+    providers::{Task, router::Availability},
     syntax::Languages,
+    upstream::Upstream,
 };
 
 #[derive(Debug, Parser)]
@@ -155,8 +156,48 @@ pub fn complete(location: &str, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The doctor's report, shared by `switchboard doctor` and the `switchboard.doctor` command.
-pub fn doctor_report(config: &Config, root: Option<&Path>) -> String {
+/// The doctor's report, shared by `switchboard doctor` and the `switchboard.doctor` command: the
+/// static checks, then each configured provider's live check (reachable, key accepted, model listed)
+/// and, in the server, the circuit breakers' state.
+pub async fn doctor_report(config: &Config, upstream: &Upstream, root: Option<&Path>) -> String {
+    let mut out = static_report(config, root);
+    let _ = writeln!(out, "\nProviders");
+    let mut names = upstream.registry.names();
+    names.retain(|n| !upstream.registry.is_local(n));
+    let checks = names.iter().filter_map(|n| upstream.registry.get(n)).map(|p| {
+        let name = p.name().to_owned();
+        async move {
+            match tokio::time::timeout(std::time::Duration::from_secs(8), p.check()).await {
+                Ok(report) => (name, report.ok, report.verdict),
+                Err(_) => (name, false, "no answer within 8 s: check the network and the base URL".to_owned()),
+            }
+        }
+    });
+    for (name, ok, verdict) in futures_util::future::join_all(checks).await {
+        let _ = writeln!(out, "  {} {name}: {verdict}", if ok { "ok  " } else { "FAIL" });
+    }
+    let _ = writeln!(out, "  ok   local: built in (symbols and words of the open files)");
+    let statuses = upstream.router.breakers().statuses(tokio::time::Instant::now());
+    let troubled: Vec<_> = statuses.iter().filter(|s| !matches!(s.availability, Availability::Ready)).collect();
+    if !troubled.is_empty() {
+        let _ = writeln!(out, "\nSet aside by the server");
+        for s in troubled {
+            let state = match &s.availability {
+                Availability::CoolingDown { until } => format!(
+                    "cooling down for {} s after {} failures in a row",
+                    until.saturating_duration_since(tokio::time::Instant::now()).as_secs(),
+                    s.consecutive_failures
+                ),
+                Availability::Disabled { reason } => format!("disabled: {reason}"),
+                Availability::Ready => String::new(),
+            };
+            let _ = writeln!(out, "  {}: {state}", s.name);
+        }
+    }
+    out
+}
+
+fn static_report(config: &Config, root: Option<&Path>) -> String {
     let mut out = String::new();
     let discovered = config::discover(root, &|k| std::env::var(k).ok());
     let _ = writeln!(out, "Switchboard {}", env!("CARGO_PKG_VERSION"));
@@ -224,7 +265,17 @@ fn key_vars(config: &Config) -> Vec<String> {
 pub fn doctor() -> anyhow::Result<()> {
     let root = std::env::current_dir().ok();
     let (config, _) = load_config(root.as_deref());
-    print!("{}", doctor_report(&config, root.as_deref()));
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let report = runtime.block_on(async {
+        let (upstream, problems) = Upstream::build(&config);
+        let mut report = doctor_report(&config, &upstream, root.as_deref()).await;
+        for p in problems {
+            let _ = writeln!(report, "  warning: {p}");
+        }
+        report
+    });
+    runtime.shutdown_timeout(std::time::Duration::from_millis(50));
+    print!("{report}");
     Ok(())
 }
 

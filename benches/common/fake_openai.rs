@@ -51,6 +51,8 @@ struct State {
 
 pub struct FakeOpenAi {
     pub port: u16,
+    /// TCP connections accepted (keep-alive working: about one per concurrent request).
+    pub connections: AtomicU64,
     latency_ms: AtomicU64,
     state: Mutex<State>,
     template: Vec<(String, Value)>,
@@ -63,6 +65,7 @@ impl FakeOpenAi {
         let port = listener.local_addr().expect("local addr").port();
         let fake = Arc::new(FakeOpenAi {
             port,
+            connections: AtomicU64::new(0),
             latency_ms: AtomicU64::new(latency.as_millis() as u64),
             state: Mutex::default(),
             template: parse_fixture(FIXTURE),
@@ -70,6 +73,7 @@ impl FakeOpenAi {
         let f = fake.clone();
         rt.spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
+                f.connections.fetch_add(1, Ordering::Relaxed);
                 tokio::spawn(serve_connection(sock, f.clone()));
             }
         });

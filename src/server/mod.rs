@@ -30,7 +30,7 @@ use crate::{
     documents::Encoding,
     engine::Accepted,
     engine::{Engine, EngineError},
-    providers::Task,
+    providers::{Task, router::Availability},
 };
 
 pub const COMMANDS: &[&str] =
@@ -108,6 +108,17 @@ impl Backend {
         if !self.session().status_view {
             return;
         }
+        // A provider the router set aside is news for the status bar even when the answer came from
+        // further down the route.
+        let error = error.or_else(|| {
+            let statuses = self.engine.upstream().router.breakers().statuses(tokio::time::Instant::now());
+            statuses.into_iter().find(|s| !matches!(s.availability, Availability::Ready)).map(|s| {
+                match s.availability {
+                    Availability::Disabled { reason } => reason,
+                    _ => format!("{} set aside after repeated failures: {}", s.name, s.last_error.unwrap_or_default()),
+                }
+            })
+        });
         let params = serde_json::json!({
             "task": task,
             "provider": answer.map(|a| a.provider.clone()),
@@ -116,6 +127,18 @@ impl Backend {
             "error": error,
         });
         self.client.send_notification::<StatusNotification>(params).await;
+    }
+
+    /// Tells the user, once, about a provider the router set aside for good (a rejected key). A key
+    /// that is simply not set is normal for local-only use: that goes to the log, not a pop-up.
+    pub(crate) async fn flush_notices(&self) {
+        for notice in self.engine.upstream().router.breakers().take_notices() {
+            if notice.contains("is not set") {
+                self.client.log_message(MessageType::Info, format!("Switchboard: {notice}")).await;
+            } else {
+                self.client.show_message(MessageType::Warning, format!("Switchboard: {notice}")).await;
+            }
+        }
     }
 
     async fn report_problems(&self, problems: &[Problem]) {
@@ -400,8 +423,17 @@ impl LanguageServer for Backend {
                 invoked: params.context.trigger_kind == InlineCompletionTriggerKind::Invoked,
                 selected,
             };
-            match self.engine.inline_completion(request).await.map_err(engine_error)? {
+            let outcome = self.engine.inline_completion(request).await.map_err(engine_error)?;
+            self.flush_notices().await;
+            match outcome {
                 InlineOutcome::Answer(answer) => {
+                    tracing::debug!(
+                        provider = %answer.provider,
+                        model = %answer.model,
+                        latency_ms = answer.latency.as_millis() as u64,
+                        cached = answer.from_cache,
+                        "inline answer"
+                    );
                     self.send_status("inline", Some(&answer), None).await;
                     let item = convert::inline_answer(&snapshot.doc, &answer, enc);
                     Ok(Some(InlineCompletionList { items: vec![item] }.into()))
@@ -421,7 +453,9 @@ impl LanguageServer for Backend {
     }
 
     async fn code_action_resolve(&self, action: CodeAction) -> Result<CodeAction> {
-        guard(actions::resolve(self, action)).await
+        let result = guard(actions::resolve(self, action)).await;
+        self.flush_notices().await;
+        result
     }
 
     async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<LspAny>> {
@@ -437,7 +471,11 @@ impl LanguageServer for Backend {
                     }
                     Ok(None)
                 }
-                "switchboard.runAction" => actions::run_command(self, params.arguments.unwrap_or_default()).await,
+                "switchboard.runAction" => {
+                    let result = actions::run_command(self, params.arguments.unwrap_or_default()).await;
+                    self.flush_notices().await;
+                    result
+                }
                 "switchboard.stats" => {
                     if let Err(e) = self.engine.inline.stats.save() {
                         tracing::warn!("saving statistics: {e}");
@@ -445,7 +483,10 @@ impl LanguageServer for Backend {
                     Ok(Some(Value::String(crate::completion::stats::report())))
                 }
                 "switchboard.doctor" => {
-                    let report = crate::cli::doctor_report(&self.engine.config(), self.session().root.as_deref());
+                    let root = self.root();
+                    let report =
+                        crate::cli::doctor_report(&self.engine.config(), &self.engine.upstream(), root.as_deref())
+                            .await;
                     Ok(Some(Value::String(report)))
                 }
                 other => Err(Error::invalid_params(format!(
