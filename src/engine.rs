@@ -282,19 +282,7 @@ impl Engine {
             entry.refresh_table(false);
             entry.value().clone()
         };
-        let lang_id = state.lang.map(|l| l.id.as_str());
-        let mut others = Vec::new();
-        for mut entry in self.docs.iter_mut() {
-            if entry.key() == uri
-                || entry.lang.map(|l| l.id.as_str()) != lang_id
-                    && lang_id.is_some()
-                    && !same_family(entry.lang, state.lang)
-            {
-                continue;
-            }
-            entry.refresh_table(false);
-            others.push((Arc::<str>::from(entry.key().as_str()), entry.table.clone()));
-        }
+        let others = self.other_tables(uri, state.lang);
         let cur =
             local::CurrentDoc { rope: &state.doc.rope, syntax: state.syntax.as_ref(), table: &state.table, offset };
         let (word, candidates) = local::complete(&cur, &others, max);
@@ -341,14 +329,21 @@ impl Engine {
     }
 
     /// Symbol tables of the other open documents (for the local provider and prompt context).
+    /// Only documents of the same language (or family: JS/TS, C/C++) are worth mining; stale small
+    /// tables are refreshed on the way.
     pub fn other_tables(&self, uri: &str, lang: Option<&LanguageInfo>) -> Vec<(Arc<str>, Arc<SymbolTable>)> {
         let lang_id = lang.map(|l| l.id.as_str());
-        self.docs
-            .iter()
-            .filter(|e| e.key() != uri)
-            .filter(|e| lang_id.is_none() || e.lang.map(|l| l.id.as_str()) == lang_id || same_family(e.lang, lang))
-            .map(|e| (Arc::<str>::from(e.key().as_str()), e.table.clone()))
-            .collect()
+        let mut others = Vec::new();
+        for mut entry in self.docs.iter_mut() {
+            let related =
+                lang_id.is_none() || entry.lang.map(|l| l.id.as_str()) == lang_id || same_family(entry.lang, lang);
+            if entry.key() == uri || !related {
+                continue;
+            }
+            entry.refresh_table(false);
+            others.push((Arc::<str>::from(entry.key().as_str()), entry.table.clone()));
+        }
+        others
     }
 
     /// The prompt for a completion at `offset` of `view`.

@@ -157,7 +157,8 @@ fn same_language(a: &str, b: &str) -> bool {
     !a.trim().is_empty() && canonical(a) == canonical(b)
 }
 
-fn fence(line: &str) -> Option<(char, usize, &str)> {
+/// A Markdown fence line (at most three spaces of indentation): (fence char, length, info string).
+pub fn fence(line: &str) -> Option<(char, usize, &str)> {
     let t = line.trim_start();
     if line.len() - t.len() > 3 {
         return None;

@@ -177,12 +177,12 @@ pub fn line_after_cursor(suffix: &str) -> &str {
 /// when unclosed); a lone closing fence at the end is dropped. Left alone when the prefix itself
 /// contains fences (a markdown document).
 pub fn strip_fences(text: &str, prefix: &str) -> String {
-    if prefix.lines().any(|l| is_fence(l).is_some()) {
+    if prefix.lines().any(|l| crate::actions::extract::fence(l).is_some()) {
         return text.to_owned();
     }
     let lines: Vec<&str> = text.split('\n').collect();
     let fences: Vec<(usize, (char, usize, &str))> =
-        lines.iter().enumerate().filter_map(|(i, l)| is_fence(l).map(|f| (i, f))).collect();
+        lines.iter().enumerate().filter_map(|(i, l)| crate::actions::extract::fence(l).map(|f| (i, f))).collect();
     let Some(&(open, (ch, len, info))) = fences.first() else {
         return text.to_owned();
     };
@@ -928,21 +928,6 @@ fn trim_trailing_newline(s: &mut String) {
     while s.ends_with('\n') || s.ends_with('\r') {
         s.pop();
     }
-}
-
-/// A fence line: (fence char, fence length, info string).
-fn is_fence(line: &str) -> Option<(char, usize, &str)> {
-    let t = line.trim();
-    let ch = t.chars().next().filter(|&c| c == '`' || c == '~')?;
-    let len = t.len() - t.trim_start_matches(ch).len();
-    if len < 3 {
-        return None;
-    }
-    let info = t[len..].trim();
-    if ch == '`' && info.contains('`') {
-        return None;
-    }
-    Some((ch, len, info))
 }
 
 /// Cuts model artefacts: a leading `<think>` block and anything after an end-of-text token.

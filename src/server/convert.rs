@@ -168,23 +168,3 @@ pub fn initialize_result(enc: Encoding) -> InitializeResult {
         server_info: Some(ServerInfo { name: "switchboard".into(), version: Some(env!("CARGO_PKG_VERSION").into()) }),
     }
 }
-
-/// Decodes `%XX` escapes in a file URI path (file names with spaces, non-ASCII).
-pub fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%'
-            && let (Some(h), Some(l)) = (bytes.get(i + 1).and_then(|b| hex(*b)), bytes.get(i + 2).and_then(|b| hex(*b)))
-        {
-            out.push((h * 16 + l) as u8);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}

@@ -237,8 +237,7 @@ fn engine_error(e: EngineError) -> Error {
 }
 
 fn uri_path(uri: &Uri) -> Option<PathBuf> {
-    let rest = uri.0.strip_prefix("file://")?;
-    Some(PathBuf::from(convert::percent_decode(rest)))
+    crate::actions::edit::uri_to_path(&uri.0)
 }
 
 impl LanguageServer for Backend {
