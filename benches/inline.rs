@@ -506,7 +506,13 @@ fn main() {
     );
     rt.shutdown_background();
 
-    println!("\nInline completions against a perfect-model fake upstream\n\n{table}\n{notes}\n{overhead_line}");
+    println!("\nInline completions against a perfect-model fake upstream\n");
+    if run_traces {
+        println!("{table}\n{notes}");
+    }
+    if run_overhead {
+        println!("{overhead_line}");
+    }
     if errors > 0 {
         println!("note: {errors} inline requests were answered with an error");
     }

@@ -45,23 +45,20 @@ pub fn inline(src: &Source<'_>, others: &[(Arc<str>, Arc<SymbolTable>)], budget_
 
     let mut context = format!("path: {}\nlanguage: {}\n", src.path, src.language);
     let header_budget = budget / 3;
-    if let Some(tree) = src.syntax {
-        let imports = tree.imports(src.rope);
-        let mut block = String::new();
-        for r in imports {
-            // Listed even when the code window repeats them: a header that changed as the window
-            // moved would make every prompt a cache miss.
-            let text = crate::syntax::slice(src.rope, r);
-            if block.len() + text.len() + 1 > header_budget / 2 {
-                break;
-            }
-            block.push_str(&text);
-            block.push('\n');
+    // Imports come from the symbol table (at most a moment old while typing): listed even when the
+    // code window repeats them, because a header that changed as the window moved would make every
+    // prompt a cache miss.
+    let mut block = String::new();
+    for text in &src.table.imports {
+        if block.len() + text.len() + 1 > header_budget / 2 {
+            break;
         }
-        if !block.is_empty() {
-            context.push_str("imports:\n");
-            context.push_str(&block);
-        }
+        block.push_str(text);
+        block.push('\n');
+    }
+    if !block.is_empty() {
+        context.push_str("imports:\n");
+        context.push_str(&block);
     }
     let defs = foreign_definitions(src, others, header_budget.saturating_sub(context.len()));
     if !defs.is_empty() {

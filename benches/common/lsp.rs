@@ -155,7 +155,19 @@ impl Lsp {
 }
 
 impl Drop for Lsp {
+    /// Asks the server to exit (so a wrapper such as a profiler can finish its work), then kills it
+    /// if it has not gone within a second.
     fn drop(&mut self) {
+        let body = json!({"jsonrpc": "2.0", "method": "exit"}).to_string();
+        let _ = write!(self.stdin, "Content-Length: {}\r\n\r\n{body}", body.len());
+        let _ = self.stdin.flush();
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -487,7 +487,9 @@ fn strip_echoed_word(raw: &str, prefix: &str) -> String {
 /// ERROR or MISSING nodes. `None` when not even the first line passes.
 pub fn syntax_gate(view: &DocView, offset: usize, replace_after: usize, text: &str) -> Option<String> {
     let Some(tree) = &view.syntax else { return Some(text.to_owned()) };
-    let before = tree.error_count();
+    // Compare ERROR nodes around the edit only: errors elsewhere in the file are not ours, and
+    // MISSING closers are expected while a block is being written.
+    let before = tree.errors_in(offset..offset + replace_after);
     let passes = |candidate: &str| {
         let mut rope = view.rope.clone();
         let len = rope.len_bytes();
@@ -508,7 +510,7 @@ pub fn syntax_gate(view: &DocView, offset: usize, replace_after: usize, text: &s
             new_end_point: point(&rope, new_end),
         };
         let mut t = tree.clone();
-        t.update(&[edit], &rope) && t.error_count() <= before
+        t.update(&[edit], &rope) && t.errors_in(start..new_end) <= before
     };
     if passes(text) {
         return Some(text.to_owned());

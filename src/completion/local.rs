@@ -60,6 +60,9 @@ pub struct SymbolTable {
     /// The first line(s) of each function, method and type definition: what other files' prompts
     /// show of this one.
     pub signatures: HashMap<String, String>,
+    /// The file's import statements, for prompt context. Kept here because running the imports
+    /// query over the whole tree on every keystroke would cost more than the rest of a request.
+    pub imports: Vec<String>,
 }
 
 impl SymbolTable {
@@ -99,7 +102,10 @@ impl SymbolTable {
         }
         let mut sorted: Vec<(String, String)> = symbols.keys().map(|k| (k.to_lowercase(), k.clone())).collect();
         sorted.sort_unstable();
-        SymbolTable { version, symbols, sorted, signatures }
+        let imports = syntax
+            .map(|t| t.imports(rope).into_iter().take(64).map(|r| crate::syntax::slice(rope, r)).collect())
+            .unwrap_or_default();
+        SymbolTable { version, symbols, sorted, signatures, imports }
     }
 
     /// Names that start with `prefix`, ignoring case.

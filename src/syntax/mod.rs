@@ -318,6 +318,22 @@ impl SyntaxTree {
         count_errors(self.tree.root_node())
     }
 
+    /// ERROR nodes that overlap `range` (bytes). MISSING nodes do not count: a half-written block
+    /// is missing its closing bracket until the user writes the next lines.
+    pub fn errors_in(&self, range: Range<usize>) -> usize {
+        fn walk(node: Node<'_>, range: &Range<usize>) -> usize {
+            if !node.has_error() || node.end_byte() < range.start || node.start_byte() > range.end {
+                return 0;
+            }
+            if node.is_error() {
+                return 1;
+            }
+            let mut cursor = node.walk();
+            node.children(&mut cursor).map(|c| walk(c, range)).sum()
+        }
+        walk(self.tree.root_node(), &range)
+    }
+
     /// Runs `kind`'s query over `range` (bytes) and calls `f(capture name, node)` per capture.
     pub fn for_each_capture(
         &self,
