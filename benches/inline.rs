@@ -444,7 +444,11 @@ fn write_benchmarks_md(section: &str) {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; a filter argument that does not match skips us.
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` does not, and must not spend
+    // minutes here. A filter argument that does not match skips us too.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     // `-- traces` or `-- overhead` runs one part (and leaves BENCHMARKS.md alone).
     let part = |name: &str| args.iter().any(|a| a == name);
