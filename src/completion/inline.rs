@@ -287,32 +287,33 @@ impl InlineEngine {
                     from_cache: false,
                 })
             }
-            Some(FlightResult::Local) => match local() {
-                Some((text, range)) => {
-                    self.stats.answered("local", &language, started.elapsed());
-                    InlineOutcome::Answer(InlineAnswer {
-                        text,
-                        range,
-                        provider: "local".into(),
-                        model: String::new(),
-                        latency: started.elapsed(),
-                        from_cache: false,
-                    })
-                }
-                None => InlineOutcome::Nothing { reason: "no provider had a suggestion".into() },
-            },
+            Some(FlightResult::Local) => self.answer_locally(local, &language, started, "no provider had a suggestion"),
             None => InlineOutcome::Nothing { reason: "the suggestion no longer matches what was typed".into() },
-            Some(FlightResult::Empty(reason)) => match local() {
-                Some((text, range)) => InlineOutcome::Answer(InlineAnswer {
+            Some(FlightResult::Empty(reason)) => self.answer_locally(local, &language, started, &reason),
+        }
+    }
+
+    /// The local provider's answer, when the route reached it or the model had nothing.
+    fn answer_locally(
+        &self,
+        local: impl FnOnce() -> Option<(String, Range<usize>)>,
+        language: &str,
+        started: Instant,
+        otherwise: &str,
+    ) -> InlineOutcome {
+        match local() {
+            Some((text, range)) => {
+                self.stats.answered("local", language, started.elapsed());
+                InlineOutcome::Answer(InlineAnswer {
                     text,
                     range,
                     provider: "local".into(),
                     model: String::new(),
                     latency: started.elapsed(),
                     from_cache: false,
-                }),
-                None => InlineOutcome::Nothing { reason },
-            },
+                })
+            }
+            None => InlineOutcome::Nothing { reason: otherwise.to_owned() },
         }
     }
 
