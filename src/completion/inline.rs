@@ -461,6 +461,38 @@ async fn fly(
     Some(FlightResult::Text { text, replace_after: done.replace_after, provider: rec.provider, model: rec.model })
 }
 
+/// The closing brackets for what `text` leaves open, innermost first (quoted text is skipped).
+fn closers(text: &str) -> String {
+    let mut open = Vec::new();
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in text.chars() {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            '"' | '\'' | '`' => quote = Some(c),
+            '(' => open.push(')'),
+            '[' => open.push(']'),
+            '{' => open.push('}'),
+            ')' | ']' | '}' => {
+                if open.last() == Some(&c) {
+                    open.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+    open.iter().rev().collect()
+}
+
 /// Chat models asked to fill `foo<CURSOR>` often answer with the whole word (`foobar`) instead of
 /// its rest (`bar`). Drop the echoed fragment when it is long enough to be sure, or when it stands
 /// alone as a word in the answer (`a` then ` + b`).
@@ -483,35 +515,36 @@ fn strip_echoed_word(raw: &str, prefix: &str) -> String {
     }
 }
 
-/// Nothing the model writes reaches the buffer unless it parses: inserts the completion into a copy
-/// of the document, reparses incrementally, and keeps the longest run of whole lines that adds no
-/// ERROR or MISSING nodes. `None` when not even the first line passes.
+/// Nothing the model writes reaches the buffer unless it parses. The completion is inserted into the
+/// top-level item around the cursor (a function, a class, ...), which is parsed on its own: top-level
+/// items parse alone by construction, and the cost is the item's size, not the file's (a reparse of
+/// a 100,000-line file costs milliseconds). Keeps the longest run of whole lines that adds no ERROR
+/// node around the edit; `None` when not even the first line passes.
 pub fn syntax_gate(view: &DocView, offset: usize, replace_after: usize, text: &str) -> Option<String> {
     let Some(tree) = &view.syntax else { return Some(text.to_owned()) };
-    // Compare ERROR nodes around the edit only: errors elsewhere in the file are not ours, and
-    // MISSING closers are expected while a block is being written.
-    let before = tree.errors_in(offset..offset + replace_after);
+    let len = view.rope.len_bytes();
+    let (start, end) = (offset.min(len), (offset + replace_after).min(len));
+    let root = tree.root();
+    let mut cursor = root.walk();
+    let item = root
+        .children(&mut cursor)
+        .find(|c| c.start_byte() <= start && end <= c.end_byte())
+        .map_or(start..start, |c| c.byte_range());
+    let base = crate::syntax::slice(&view.rope, item.clone());
+    let (lo, hi) = (start - item.start, end - item.start);
+    let (Some(head), Some(tail)) = (base.get(..lo), base.get(hi..)) else { return Some(text.to_owned()) };
+    // ERROR nodes around the edit only: errors elsewhere are not ours, and MISSING closers are
+    // expected while a block is being written.
+    let errors = |source: &str, range: Range<usize>| {
+        SyntaxTree::parse(tree.lang, &Rope::from_str(source)).map(|t| t.errors_in(range))
+    };
+    let Some(before) = errors(&base, lo..hi) else { return Some(text.to_owned()) };
+    // A suggestion may open a block or a list the user goes on to fill (`if x {`, `ITEMS = [`): close
+    // what it leaves open before judging it, so only text that cannot parse is refused.
     let passes = |candidate: &str| {
-        let mut rope = view.rope.clone();
-        let len = rope.len_bytes();
-        let start = offset.min(len);
-        let end = (offset + replace_after).min(len);
-        let (sc, ec) = (rope.byte_to_char(start), rope.byte_to_char(end));
-        let start_point = point(&rope, start);
-        let old_end_point = point(&rope, end);
-        rope.remove(sc..ec);
-        rope.insert(sc, candidate);
-        let new_end = start + candidate.len();
-        let edit = crate::documents::ByteEdit {
-            start_byte: start,
-            old_end_byte: end,
-            new_end_byte: new_end,
-            start_point,
-            old_end_point,
-            new_end_point: point(&rope, new_end),
-        };
-        let mut t = tree.clone();
-        t.update(&[edit], &rope) && t.errors_in(start..new_end) <= before
+        let closed = format!("{candidate}{}", closers(candidate));
+        let source = format!("{head}{closed}{tail}");
+        errors(&source, lo..lo + closed.len()).is_some_and(|after| after <= before)
     };
     if passes(text) {
         return Some(text.to_owned());
@@ -526,11 +559,6 @@ pub fn syntax_gate(view: &DocView, offset: usize, replace_after: usize, text: &s
         }
     }
     None
-}
-
-fn point(rope: &Rope, byte: usize) -> (usize, usize) {
-    let line = rope.byte_to_line(byte);
-    (line, byte - rope.line_to_byte(line))
 }
 
 async fn wait_newer(newer: &mut watch::Receiver<u64>, generation: u64) {
@@ -655,6 +683,41 @@ fn replace_len(line_after: &str, text: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn gate(lang: &str, fixture: &str, completion: &str) -> Option<String> {
+        let offset = fixture.find("$0").expect("cursor");
+        let text = fixture.replace("$0", "");
+        let rope = Rope::from_str(&text);
+        let info = crate::syntax::Languages::global().by_id(lang);
+        let view = DocView {
+            uri: "file:///t".into(),
+            version: 1,
+            syntax: info.and_then(|l| SyntaxTree::parse(l, &rope)),
+            rope,
+            lang: info,
+            language_id: lang.into(),
+        };
+        syntax_gate(&view, offset, 0, completion)
+    }
+
+    #[test]
+    fn the_syntax_gate_keeps_what_parses() {
+        let body = "fn a() {}\nfn add(a: i32, b: i32) -> i32 {\n    $0\n}\nfn z() {}\n";
+        assert_eq!(gate("rust", body, "a + b").as_deref(), Some("a + b"));
+        assert_eq!(gate("rust", body, "let x = ((((;"), None);
+        // A half-written block is fine: its closer is MISSING, not an ERROR.
+        assert_eq!(gate("rust", body, "loop {").as_deref(), Some("loop {"));
+        assert_eq!(gate("python", "import os\n$0\n", "PIECES = [").as_deref(), Some("PIECES = ["));
+        assert_eq!(
+            gate("typescript", "let a = 1;\n$0\n", "function inlineEnabled(): boolean {").as_deref(),
+            Some("function inlineEnabled(): boolean {")
+        );
+        // A broken last line is trimmed off.
+        assert_eq!(gate("rust", body, "let s = a + b;\n    s ++ ]] (").as_deref(), Some("let s = a + b;"));
+        // Between top-level items, and in a language without a grammar.
+        assert_eq!(gate("python", "import os\n$0\n", "def f():\n    pass").as_deref(), Some("def f():\n    pass"));
+        assert_eq!(gate("plaintext", "x $0", "((").as_deref(), Some("(("));
+    }
 
     #[test]
     fn echoed_words_are_stripped() {

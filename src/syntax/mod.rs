@@ -318,20 +318,20 @@ impl SyntaxTree {
         count_errors(self.tree.root_node())
     }
 
-    /// ERROR nodes that overlap `range` (bytes). MISSING nodes do not count: a half-written block
-    /// is missing its closing bracket until the user writes the next lines.
+    /// ERROR nodes that start inside `range` (bytes). Not counted: MISSING nodes, and ERROR nodes
+    /// that start before the range and wrap it — both are what a half-written block looks like
+    /// (its closer is still to come), not text that cannot parse.
     pub fn errors_in(&self, range: Range<usize>) -> usize {
-        fn walk(node: Node<'_>, range: &Range<usize>) -> usize {
-            if !node.has_error() || node.end_byte() < range.start || node.start_byte() > range.end {
+        let end = range.end.max(range.start + 1);
+        fn walk(node: Node<'_>, start: usize, end: usize) -> usize {
+            if !node.has_error() || node.end_byte() < start || node.start_byte() >= end {
                 return 0;
             }
-            if node.is_error() {
-                return 1;
-            }
+            let own = usize::from(node.is_error() && node.start_byte() >= start);
             let mut cursor = node.walk();
-            node.children(&mut cursor).map(|c| walk(c, range)).sum()
+            own + node.children(&mut cursor).map(|c| walk(c, start, end)).sum::<usize>()
         }
-        walk(self.tree.root_node(), &range)
+        walk(self.tree.root_node(), range.start, end)
     }
 
     /// Runs `kind`'s query over `range` (bytes) and calls `f(capture name, node)` per capture.

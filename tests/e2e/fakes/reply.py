@@ -107,7 +107,7 @@ class Reply:
 
     @classmethod
     def fixture(cls, name: str, **kw) -> "Reply":
-        """Serve `shared/reference/fixtures/<name>` verbatim as a 200 SSE body, event by event."""
+        """Serve `tests/fixtures/<name>` verbatim as a 200 SSE body, event by event."""
         return cls(kind="fixture", fixture_name=name, **kw)
 
     # -- helpers -----------------------------------------------------------------------------

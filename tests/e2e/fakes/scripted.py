@@ -18,11 +18,12 @@ from typing import Any
 from .http import Connection, FakeHTTPServer, RecordedRequest
 from .reply import Reply, split_for_writes
 
-FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "reference" / "fixtures"
+# The repo's byte-exact copy of shared/reference/fixtures, so a clone alone runs the tests.
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
 
 def fixtures_dir() -> Path:
-    """`/work/shared/reference/fixtures` next to the repo (or $SWITCHBOARD_FIXTURES)."""
+    """`tests/fixtures` in the repo (or $SWITCHBOARD_FIXTURES)."""
     import os
 
     env = os.environ.get("SWITCHBOARD_FIXTURES")
