@@ -482,10 +482,8 @@ fn closers(text: &str) -> String {
             '(' => open.push(')'),
             '[' => open.push(']'),
             '{' => open.push('}'),
-            ')' | ']' | '}' => {
-                if open.last() == Some(&c) {
-                    open.pop();
-                }
+            ')' | ']' | '}' if open.last() == Some(&c) => {
+                open.pop();
             }
             _ => {}
         }
