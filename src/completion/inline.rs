@@ -34,6 +34,9 @@ use crate::{
 const ANCHOR_BYTES: usize = 256;
 /// Bytes before and after the cursor handed to the cache (its key takes the tail and head of these).
 const CACHE_WINDOW: usize = 2048;
+/// Top-level items up to this size are parsed alone by the syntax gate; larger ones are checked by an
+/// incremental reparse of the document.
+const STANDALONE_ITEM_BYTES: usize = 16 * 1024;
 /// How long a speculative (prefetched) stream waits for a request to claim it.
 const PREFETCH_HOLD: Duration = Duration::from_secs(3);
 
@@ -461,6 +464,11 @@ async fn fly(
     Some(FlightResult::Text { text, replace_after: done.replace_after, provider: rec.provider, model: rec.model })
 }
 
+fn point(rope: &Rope, byte: usize) -> (usize, usize) {
+    let line = rope.byte_to_line(byte);
+    (line, byte - rope.line_to_byte(line))
+}
+
 /// The closing brackets for what `text` leaves open, innermost first (quoted text is skipped).
 fn closers(text: &str) -> String {
     let mut open = Vec::new();
@@ -514,10 +522,10 @@ fn strip_echoed_word(raw: &str, prefix: &str) -> String {
 }
 
 /// Nothing the model writes reaches the buffer unless it parses. The completion is inserted into the
-/// top-level item around the cursor (a function, a class, ...), which is parsed on its own: top-level
-/// items parse alone by construction, and the cost is the item's size, not the file's (a reparse of
-/// a 100,000-line file costs milliseconds). Keeps the longest run of whole lines that adds no ERROR
-/// node around the edit; `None` when not even the first line passes.
+/// top-level item around the cursor (a function, a class, ...); a small item is parsed on its own (top-
+/// level items parse alone by construction, and a reparse of a 100,000-line file costs milliseconds),
+/// a large one by an incremental reparse of the document. Keeps the longest run of whole lines that
+/// adds no ERROR node around the edit; `None` when not even the first line passes.
 pub fn syntax_gate(view: &DocView, offset: usize, replace_after: usize, text: &str) -> Option<String> {
     let Some(tree) = &view.syntax else { return Some(text.to_owned()) };
     let len = view.rope.len_bytes();
@@ -528,21 +536,48 @@ pub fn syntax_gate(view: &DocView, offset: usize, replace_after: usize, text: &s
         .children(&mut cursor)
         .find(|c| c.start_byte() <= start && end <= c.end_byte())
         .map_or(start..start, |c| c.byte_range());
-    let base = crate::syntax::slice(&view.rope, item.clone());
-    let (lo, hi) = (start - item.start, end - item.start);
-    let (Some(head), Some(tail)) = (base.get(..lo), base.get(hi..)) else { return Some(text.to_owned()) };
     // ERROR nodes around the edit only: errors elsewhere are not ours, and MISSING closers are
-    // expected while a block is being written.
-    let errors = |source: &str, range: Range<usize>| {
-        SyntaxTree::parse(tree.lang, &Rope::from_str(source)).map(|t| t.errors_in(range))
-    };
-    let Some(before) = errors(&base, lo..hi) else { return Some(text.to_owned()) };
-    // A suggestion may open a block or a list the user goes on to fill (`if x {`, `ITEMS = [`): close
-    // what it leaves open before judging it, so only text that cannot parse is refused.
-    let passes = |candidate: &str| {
-        let closed = format!("{candidate}{}", closers(candidate));
-        let source = format!("{head}{closed}{tail}");
-        errors(&source, lo..lo + closed.len()).is_some_and(|after| after <= before)
+    // expected while a block is being written. A suggestion may open a block or a list the user goes
+    // on to fill (`if x {`, `ITEMS = [`): what it leaves open is closed before judging it.
+    let passes: Box<dyn Fn(&str) -> bool> = if item.end - item.start <= STANDALONE_ITEM_BYTES {
+        // A small item parses alone faster than the file reparses, whatever the file's size.
+        let base = crate::syntax::slice(&view.rope, item.clone());
+        let (lo, hi) = (start - item.start, end - item.start);
+        let (Some(head), Some(tail)) = (base.get(..lo).map(str::to_owned), base.get(hi..).map(str::to_owned)) else {
+            return Some(text.to_owned());
+        };
+        let lang = tree.lang;
+        let errors = move |source: &str, range: Range<usize>| {
+            SyntaxTree::parse(lang, &Rope::from_str(source)).map(|t| t.errors_in(range))
+        };
+        let Some(before) = errors(&base, lo..hi) else { return Some(text.to_owned()) };
+        Box::new(move |candidate: &str| {
+            let closed = format!("{candidate}{}", closers(candidate));
+            errors(&format!("{head}{closed}{tail}"), lo..lo + closed.len()).is_some_and(|after| after <= before)
+        })
+    } else {
+        // A large item: edit a copy of the document's tree and reparse it incrementally.
+        let before = tree.errors_in(start..end);
+        Box::new(move |candidate: &str| {
+            let closed = format!("{candidate}{}", closers(candidate));
+            let mut rope = view.rope.clone();
+            let (sc, ec) = (rope.byte_to_char(start), rope.byte_to_char(end));
+            let start_point = point(&rope, start);
+            let old_end_point = point(&rope, end);
+            rope.remove(sc..ec);
+            rope.insert(sc, &closed);
+            let new_end = start + closed.len();
+            let edit = crate::documents::ByteEdit {
+                start_byte: start,
+                old_end_byte: end,
+                new_end_byte: new_end,
+                start_point,
+                old_end_point,
+                new_end_point: point(&rope, new_end),
+            };
+            let mut t = tree.clone();
+            t.update(&[edit], &rope) && t.errors_in(start..new_end) <= before
+        })
     };
     if passes(text) {
         return Some(text.to_owned());
@@ -715,6 +750,12 @@ mod tests {
         // Between top-level items, and in a language without a grammar.
         assert_eq!(gate("python", "import os\n$0\n", "def f():\n    pass").as_deref(), Some("def f():\n    pass"));
         assert_eq!(gate("plaintext", "x $0", "((").as_deref(), Some("(("));
+        // A top-level item too large to parse alone goes through the incremental path.
+        let big = format!("fn big(a: i32) -> i32 {{\n{}    $0\n}}\n", "    let _x = a + 1;\n".repeat(2000));
+        assert!(big.len() > STANDALONE_ITEM_BYTES);
+        assert_eq!(gate("rust", &big, "a + 1").as_deref(), Some("a + 1"));
+        assert_eq!(gate("rust", &big, "loop {").as_deref(), Some("loop {"));
+        assert_eq!(gate("rust", &big, "let x = ((((;"), None);
     }
 
     #[test]
