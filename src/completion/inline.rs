@@ -34,8 +34,8 @@ use crate::{
 const ANCHOR_BYTES: usize = 256;
 /// Bytes before and after the cursor handed to the cache (its key takes the tail and head of these).
 const CACHE_WINDOW: usize = 2048;
-/// Top-level items up to this size are parsed alone by the syntax gate; larger ones are checked by an
-/// incremental reparse of the document.
+/// Top-level items up to this size (and much smaller than their file) are parsed alone by the syntax
+/// gate; otherwise an incremental reparse of the document is cheaper.
 const STANDALONE_ITEM_BYTES: usize = 16 * 1024;
 /// How long a speculative (prefetched) stream waits for a request to claim it.
 const PREFETCH_HOLD: Duration = Duration::from_secs(3);
@@ -539,8 +539,10 @@ pub fn syntax_gate(view: &DocView, offset: usize, replace_after: usize, text: &s
     // ERROR nodes around the edit only: errors elsewhere are not ours, and MISSING closers are
     // expected while a block is being written. A suggestion may open a block or a list the user goes
     // on to fill (`if x {`, `ITEMS = [`): what it leaves open is closed before judging it.
-    let passes: Box<dyn Fn(&str) -> bool> = if item.end - item.start <= STANDALONE_ITEM_BYTES {
-        // A small item parses alone faster than the file reparses, whatever the file's size.
+    let before = tree.errors_in(start..end);
+    let item_len = item.end - item.start;
+    let passes: Box<dyn Fn(&str) -> bool> = if item_len <= STANDALONE_ITEM_BYTES && item_len * 4 < len {
+        // A small item in a large file parses alone faster than the file reparses.
         let base = crate::syntax::slice(&view.rope, item.clone());
         let (lo, hi) = (start - item.start, end - item.start);
         let (Some(head), Some(tail)) = (base.get(..lo).map(str::to_owned), base.get(hi..).map(str::to_owned)) else {
@@ -550,14 +552,12 @@ pub fn syntax_gate(view: &DocView, offset: usize, replace_after: usize, text: &s
         let errors = move |source: &str, range: Range<usize>| {
             SyntaxTree::parse(lang, &Rope::from_str(source)).map(|t| t.errors_in(range))
         };
-        let Some(before) = errors(&base, lo..hi) else { return Some(text.to_owned()) };
         Box::new(move |candidate: &str| {
             let closed = format!("{candidate}{}", closers(candidate));
             errors(&format!("{head}{closed}{tail}"), lo..lo + closed.len()).is_some_and(|after| after <= before)
         })
     } else {
-        // A large item: edit a copy of the document's tree and reparse it incrementally.
-        let before = tree.errors_in(start..end);
+        // Otherwise: edit a copy of the document's tree and reparse it incrementally.
         Box::new(move |candidate: &str| {
             let closed = format!("{candidate}{}", closers(candidate));
             let mut rope = view.rope.clone();
