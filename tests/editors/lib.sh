@@ -11,6 +11,16 @@ mkdir -p "$E2E_CACHE" "$ARTIFACTS"
 log() { printf '[editors %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "FAIL: $*"; exit 1; }
 
+# Runs a download/install command up to 3 times: a registry hiccup must not fail the suite.
+retry() {
+  local n
+  for n in 1 2 3; do
+    "$@" && return 0
+    [ "$n" -lt 3 ] && { log "retrying in $((n * 5)) s: $*"; sleep $((n * 5)); }
+  done
+  return 1
+}
+
 # The Debian mirror this machine is configured with (one-line or deb822 sources).
 mirror_url() {
   local m
@@ -30,11 +40,11 @@ apt_install() {
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$APT_UPDATED" = 0 ]; then
     log "apt-get update"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null || die "apt-get update failed"
+    retry env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null || die "apt-get update failed"
     APT_UPDATED=1
   fi
   log "apt-get install ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+  retry env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
     || die "apt-get install ${missing[*]} failed"
 }
 
