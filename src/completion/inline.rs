@@ -232,7 +232,7 @@ impl InlineEngine {
         // optional debounce) start a new one. A joined stream that turns out to diverge from what
         // was typed is left (it dies when nobody else wants it) and a fresh one is started.
         let mut joined = self.join(&key, &view, offset);
-        let (result, flight_offset) = loop {
+        let (result, typed) = loop {
             let was_joined = joined.is_some();
             let (mut rx, flight_offset) = match joined.take() {
                 Some(j) => j,
@@ -265,11 +265,10 @@ impl InlineEngine {
             };
             match outcome {
                 Waited::Diverged if was_joined => continue,
-                Waited::Diverged => break (None, flight_offset),
-                Waited::Done(r) => break (r, flight_offset),
+                Waited::Diverged => break (None, typed),
+                Waited::Done(r) => break (r, typed),
             }
         };
-        let typed = view.rope.byte_slice(flight_offset..offset).to_string();
         match result {
             Some(FlightResult::Text { text, replace_after, provider, model }) => {
                 let Some(rest) = text.strip_prefix(typed.as_str()).filter(|r| !r.is_empty()) else {

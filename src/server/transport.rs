@@ -12,6 +12,8 @@ pub const INVALID_MESSAGE: &str = "$/switchboard/invalidMessage";
 
 /// Larger frames are refused rather than buffered (a corrupt header must not exhaust memory).
 const MAX_FRAME_BYTES: usize = 512 * 1024 * 1024;
+/// A header line longer than this is garbage, not a header: it is skipped in pieces of this size.
+const MAX_HEADER_LINE: u64 = 8 * 1024;
 
 /// Starts the filter and returns the reader tower-lsp-server should use instead of stdin.
 pub fn guarded<R>(input: R) -> impl AsyncRead + Unpin + Send + 'static
@@ -82,8 +84,14 @@ async fn read_header<R: AsyncBufReadExt + Unpin>(input: &mut R) -> std::io::Resu
     let mut line = Vec::new();
     loop {
         line.clear();
-        if input.read_until(b'\n', &mut line).await? == 0 {
+        if (&mut *input).take(MAX_HEADER_LINE).read_until(b'\n', &mut line).await? == 0 {
             return Ok(None);
+        }
+        if !line.ends_with(b"\n") && line.len() as u64 == MAX_HEADER_LINE {
+            // No line end within the limit: not a header. Skip it and resynchronise.
+            saw_any = true;
+            len = None;
+            continue;
         }
         let text = String::from_utf8_lossy(&line);
         let text = text.trim_end_matches(['\r', '\n']);
@@ -241,6 +249,16 @@ mod tests {
         let fixed = replace_lone_surrogates(br#"{"a":"x\ud800y\\ud800\ud83d\ude00"}"#);
         let v: Value = serde_json::from_slice(&fixed).unwrap();
         assert_eq!(v["a"], "x\u{fffd}y\\ud800😀");
+    }
+
+    #[tokio::test]
+    async fn an_endless_header_line_is_skipped_not_buffered() {
+        let mut input = vec![b'x'; 100_000];
+        input.extend(b"\r\n\r\n");
+        input.extend(frame(r#"{"jsonrpc":"2.0","method":"exit"}"#));
+        let msgs = run(&input).await;
+        assert_eq!(msgs.len(), 1);
+        assert_eq!(msgs[0]["method"], "exit");
     }
 
     #[tokio::test]
