@@ -152,9 +152,20 @@ async function main() {
       await page.keyboard.type('a');
       const start = Date.now();
       const ghost = page.locator('.monaco-editor .ghost-text-decoration, .monaco-editor .ghost-text').first();
-      await ghost.waitFor({ state: 'visible', timeout: 15000 }).catch((e) => {
-        throw new Error(`${e.message.split('\n')[0]}; no ghost text; the fake upstream got ${upstream('/responses')} /v1/responses requests`);
-      });
+      // Right after start VS Code can drop the automatic inline request of a keystroke that lands while
+      // the browser's settings reach the extension host (a burst of configuration events): the provider
+      // is never asked, the server never hears of it (seen in about 1 run in 3 on CI). The next keystroke
+      // is asked for as usual, so do what a user does: retype the character, and say so in the log.
+      const seen = await ghost.waitFor({ state: 'visible', timeout: 6000 }).then(() => true, () => false);
+      if (!seen) {
+        log(`WARN no ghost text 6s after typing (the fake upstream got ${upstream('/responses')} /v1/responses requests); retyping the character`);
+        await page.keyboard.press('Backspace');
+        await page.keyboard.type('a');
+        await ghost.waitFor({ state: 'visible', timeout: 10000 }).catch((e) => {
+          throw new Error(`${e.message.split('\n')[0]}; no ghost text, also after retyping; `
+            + `the fake upstream got ${upstream('/responses')} /v1/responses requests`);
+        });
+      }
       await page.waitForTimeout(200);
       const ghostText = (await page.locator('.monaco-editor .ghost-text-decoration, .monaco-editor .ghost-text-decoration-preview').allInnerTexts())
         .join('').replace(/\u00a0/g, ' ');

@@ -67,12 +67,14 @@ cat > "$WORK/user/User/settings.json" <<JSON
 {
   "switchboard.serverPath": "$WORK/switchboard",
   "switchboard.completion.debounceMs": 0,
+  "switchboard.log": "switchboard=debug",
+  "switchboard.trace.server": "verbose",
   "workbench.startupEditor": "none",
   "workbench.tips.enabled": false,
   "security.workspace.trust.enabled": false,
   "telemetry.telemetryLevel": "off",
   "extensions.autoCheckUpdates": false,
-  "extensions.autoUpdate": false,
+  "extensions.autoUpdate": "off",
   "workbench.secondarySideBar.defaultVisibility": "hidden",
   "editor.inlineSuggest.enabled": true,
   "editor.quickSuggestions": { "other": false, "comments": false, "strings": false },
@@ -85,7 +87,7 @@ cp "$WORK/user/User/settings.json" "$WORK/user/Machine/settings.json"
 export HOME="$WORK/home" XDG_CONFIG_HOME="$WORK/home/.config" XDG_DATA_HOME="$WORK/home/.local/share"
 CS=("$CS_BIN" --config "$WORK/config.yaml" --user-data-dir "$WORK/user" --extensions-dir "$WORK/ext")
 timeout 120 "${CS[@]}" --install-extension "$VSIX" >"$WORK/install.log" 2>&1 || { cat "$WORK/install.log" >&2; die "installing the .vsix into code-server failed"; }
-"${CS[@]}" --disable-telemetry --disable-update-check --disable-workspace-trust "$WORK/ws" >"$WORK/cs.log" 2>&1 &
+"${CS[@]}" ${CS_EXTRA_ARGS:-} --disable-telemetry --disable-update-check --disable-workspace-trust "$WORK/ws" >"$WORK/cs.log" 2>&1 &
 CS_PID=$!
 wait_http "http://127.0.0.1:$PORT/healthz" 30 || { tail -20 "$WORK/cs.log" >&2; die "code-server did not come up on port $PORT"; }
 T3=$(now)
