@@ -389,6 +389,7 @@ impl Engine {
             }),
             stop: Vec::new(),
             cache_key: Some(self.cache_key.read().unwrap_or_else(|p| p.into_inner()).clone()),
+            workdir: None,
         };
         Prepared { request, shape, indent }
     }

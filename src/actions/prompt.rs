@@ -176,6 +176,7 @@ pub fn build(input: &PromptInput<'_>) -> ModelRequest {
         max_output_tokens: None,
         stop: Vec::new(),
         cache_key: Some("switchboard:actions".to_owned()),
+        workdir: None,
     }
 }
 

@@ -89,7 +89,7 @@ pub fn prepare(
         TestLocation::File(p) => (display_path_of(p, root), p.exists()),
     });
 
-    let request = prompt::build(&PromptInput {
+    let mut request = prompt::build(&PromptInput {
         action: &action,
         path: &display_path,
         language: &language,
@@ -101,6 +101,8 @@ pub fn prepare(
         diagnostics,
         tests_path: tests_display.as_ref().map(|(p, e)| (p.as_str(), *e)),
     });
+    request.workdir =
+        root.map(Path::to_path_buf).or_else(|| path.as_deref().and_then(Path::parent).map(Path::to_path_buf));
     Ok(Prepared {
         action,
         uri: state.doc.uri.clone(),

@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 const DEFAULTS: &str = include_str!("defaults.toml");
 
 /// Provider settings that could leak a key or run a program: only trusted layers may set them.
-const SENSITIVE_PROVIDER_KEYS: &[&str] = &["base_url", "api_key_env", "api_key_cmd", "command", "headers"];
+const SENSITIVE_PROVIDER_KEYS: &[&str] = &["base_url", "api_key_env", "api_key_cmd", "command", "pass_env", "headers"];
 
 /// Built-in route names; custom actions add their own.
 pub const TASKS: &[&str] = &["inline", "complete", "explain", "refactor", "fix", "document", "tests"];

@@ -1,5 +1,6 @@
 //! `claude-cli` and `codex-cli`: the agents users already run, as action backends (wire-protocols §6).
-//! Prompt on stdin, JSON lines on stdout, the child killed when the stream is dropped.
+//! Prompt on stdin, JSON lines on stdout; when the stream is dropped the child gets SIGTERM, and
+//! SIGKILL if it is still running after a grace period.
 
 use std::collections::VecDeque;
 use std::process::Stdio;
@@ -23,6 +24,8 @@ use super::{CheckReport, EventStream, ModelRequest, Provider, ProviderKind, Stre
 const BASE_ENV: &[&str] =
     &["PATH", "HOME", "USER", "LANG", "LC_ALL", "TMPDIR", "XDG_CONFIG_HOME", "CLAUDE_CONFIG_DIR", "CODEX_HOME"];
 const STDERR_TAIL: usize = 2000;
+/// How long an agent may take to wind down after SIGTERM (its own requests, temp files) before SIGKILL.
+const TERM_GRACE: Duration = Duration::from_secs(2);
 
 pub struct CliAgent {
     cfg: ProviderConfig,
@@ -92,6 +95,7 @@ impl CliAgent {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            // The fallback if `AgentProcess` cannot stop it gently (no runtime left at drop).
             .kill_on_drop(true);
         for var in BASE_ENV.iter().copied().chain(self.cfg.pass_env.iter().map(String::as_str)) {
             if let Ok(v) = std::env::var(var) {
@@ -101,9 +105,8 @@ impl CliAgent {
         if let Some(url) = &self.cfg.base_url {
             cmd.env(if self.is_claude() { "ANTHROPIC_BASE_URL" } else { "OPENAI_BASE_URL" }, url);
         }
-        // Run where the file is, so the agent sees the project (and codex finds the git root).
-        let dir = std::path::Path::new(&req.path).parent().filter(|d| d.is_absolute() && d.is_dir());
-        if let Some(dir) = dir {
+        // Run in the project, so the agent sees it (and codex finds the git root).
+        if let Some(dir) = req.workdir.as_deref().filter(|d| d.is_dir()) {
             cmd.current_dir(dir);
         }
         cmd
@@ -169,7 +172,7 @@ impl Provider for CliAgent {
             let state = CliState {
                 provider,
                 lines: BufReader::new(stdout).lines(),
-                child,
+                child: AgentProcess(Some(child)),
                 decoder,
                 queue: VecDeque::new(),
                 first: true,
@@ -215,7 +218,7 @@ impl Provider for CliAgent {
 struct CliState {
     provider: String,
     lines: Lines<BufReader<ChildStdout>>,
-    child: Child,
+    child: AgentProcess,
     decoder: Box<dyn Decoder>,
     queue: VecDeque<Result<StreamEvent, ProviderError>>,
     first: bool,
@@ -256,11 +259,8 @@ impl CliState {
                     }
                 }
                 Ok(Ok(None)) | Ok(Err(_)) => {
-                    let status = tokio::time::timeout(Duration::from_secs(2), self.child.wait()).await;
-                    let status = match status {
-                        Ok(Ok(s)) => s.to_string(),
-                        _ => "no exit status".to_owned(),
-                    };
+                    let status = self.child.wait(Duration::from_secs(2)).await;
+                    let status = status.map_or_else(|| "no exit status".to_owned(), |s| s.to_string());
                     ProviderError::Stream {
                         provider: self.provider.clone(),
                         code: "cli_exit".into(),
@@ -281,6 +281,52 @@ impl CliState {
         let start = (start..=t.len()).find(|i| t.is_char_boundary(*i)).unwrap_or(t.len());
         t[start..].to_owned()
     }
+}
+
+/// The running agent. Dropping it (the action was cancelled or superseded, or its stream ended) asks
+/// the agent to stop with SIGTERM and kills it after [`TERM_GRACE`]: no agent outlives its request.
+struct AgentProcess(Option<Child>);
+
+impl AgentProcess {
+    /// The exit status, if the agent exits within `limit`.
+    async fn wait(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let child = self.0.as_mut()?;
+        tokio::time::timeout(limit, child.wait()).await.ok()?.ok()
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        let Some(mut child) = self.0.take() else { return };
+        if !matches!(child.try_wait(), Ok(None)) {
+            return; // already exited (and reaped)
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            let _ = child.start_kill();
+            return;
+        };
+        terminate(&child);
+        runtime.spawn(async move {
+            if tokio::time::timeout(TERM_GRACE, child.wait()).await.is_err() {
+                tracing::debug!("agent still running {TERM_GRACE:?} after SIGTERM; killing it");
+                let _ = child.kill().await;
+            }
+        });
+    }
+}
+
+#[cfg(unix)]
+fn terminate(child: &Child) {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    if let Some(pid) = child.id().and_then(|id| i32::try_from(id).ok()) {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+    }
+}
+
+#[cfg(not(unix))]
+fn terminate(_child: &Child) {
+    // No SIGTERM here: the grace period passes and the child is killed.
 }
 
 /// Adds stderr to agent-reported failures, where the real reason usually is.
@@ -531,6 +577,56 @@ echo '{"type":"turn.completed","usage":{"input_tokens":7,"cached_input_tokens":4
             .await
             .unwrap_err();
         assert!(err.to_string().contains("quota"));
+    }
+
+    #[tokio::test]
+    async fn dropping_the_stream_asks_the_agent_to_stop_then_kills_it() {
+        let dir = std::env::temp_dir().join(format!("sb-cli-term-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (gentle, stubborn) = (dir.join("gentle"), dir.join("stubborn"));
+        let delta = r#"{"type":"stream_event","event":{"type":"content_block_delta","delta":{"type":"text_delta","text":"x"}}}"#;
+        // A well-behaved agent cleans up on SIGTERM; a stubborn one ignores it and is killed after the grace.
+        for (marker, trap) in [(&gentle, "echo term > {m}; exit 0"), (&stubborn, "echo ignored > {m}")] {
+            let trap = trap.replace("{m}", &marker.display().to_string());
+            let pidfile = format!("{}.pid", marker.display());
+            let script =
+                format!("echo $$ > {pidfile}; trap '{trap}' TERM; echo '{delta}'; while :; do sleep 0.05; done");
+            let p = agent(ProviderKind::ClaudeCli, &script);
+            let mut s = p.stream(explain()).await.unwrap();
+            assert_eq!(s.next().await, Some(Ok(StreamEvent::Text("x".into()))));
+            drop(s);
+        }
+        let started = std::time::Instant::now();
+        let wait_for = |path: &std::path::Path| {
+            let path = path.to_owned();
+            async move {
+                for _ in 0..150 {
+                    if std::fs::read_to_string(&path).is_ok_and(|s| !s.is_empty()) {
+                        return true;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                false
+            }
+        };
+        assert!(wait_for(&gentle).await, "the agent got no SIGTERM");
+        assert!(wait_for(&stubborn).await, "the stubborn agent got no SIGTERM");
+        assert!(started.elapsed() < Duration::from_secs(1), "SIGTERM is sent at once");
+        let pid = std::fs::read_to_string(dir.join("stubborn.pid")).unwrap();
+        let stat = format!("/proc/{}/stat", pid.trim());
+        let mut killed = false;
+        for _ in 0..100 {
+            // Gone, or a zombie waiting for tokio's reaper: either way it no longer runs.
+            let state = std::fs::read_to_string(&stat).unwrap_or_default();
+            if state.is_empty() || state.contains(") Z") {
+                killed = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(killed, "the stubborn agent still runs after the grace period");
+        assert!(started.elapsed() >= TERM_GRACE / 2, "killed only after the grace period");
     }
 
     #[tokio::test]

@@ -87,6 +87,8 @@ pub struct ModelRequest {
     pub stop: Vec<String>,
     /// e.g. "switchboard:<workspace hash>", sent as `prompt_cache_key`.
     pub cache_key: Option<String>,
+    /// Where a local agent (claude-cli, codex-cli) runs: the workspace root, else the file's folder.
+    pub workdir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -51,6 +51,7 @@ pub(crate) fn request(task: super::Task) -> ModelRequest {
         max_output_tokens: Some(64),
         stop: vec![],
         cache_key: Some("switchboard:abc".into()),
+        workdir: None,
     }
 }
 
