@@ -27,7 +27,7 @@ use tower_lsp_server::{
     jsonrpc::{Error, ErrorCode, Result},
 };
 
-use super::{Backend, convert};
+use super::{Backend, EditDelivery, convert};
 use crate::{
     actions::{
         Action, ActionError, Note, catalog,
@@ -98,8 +98,13 @@ pub(super) async fn code_actions(
         .collect();
     let only = params.context.only.as_deref();
     let config = backend.engine.config();
+    let delivery = backend.client_features().edit_delivery;
     let mut out = Vec::new();
     for offer in catalog::offers(&config, !in_range.is_empty()) {
+        let is_edit = offer.action.is_edit();
+        if is_edit && delivery == EditDelivery::Unsupported {
+            continue;
+        }
         let kind = match offer.kind {
             OfferKind::QuickFix => CodeActionKind::QuickFix,
             OfferKind::RefactorRewrite => CodeActionKind::RefactorRewrite,
@@ -120,9 +125,11 @@ pub(super) async fn code_actions(
         };
         let data = serde_json::to_value(&args).ok();
         let title = offer.action.title();
+        // Explanations have no edit: the command runs them. Edits come from `codeAction/resolve`, or
+        // for clients that cannot resolve them, from the command (via `workspace/applyEdit`).
+        let by_command = !is_edit || delivery == EditDelivery::ApplyEdit;
         out.push(CodeActionResponse::CodeAction(CodeAction {
-            // Explanations have no edit: the command runs them (clients without resolve too).
-            command: (!offer.action.is_edit()).then(|| run_command_of(&title, &args)),
+            command: by_command.then(|| run_command_of(&title, &args)),
             title,
             kind: Some(kind),
             diagnostics: is_fix.then(|| in_range.iter().map(|d| (*d).clone()).collect()),

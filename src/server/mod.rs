@@ -57,6 +57,8 @@ struct Session {
     work_done_progress: bool,
     /// The client can open documents (`window/showDocument`).
     show_document: bool,
+    /// How an edit action's WorkspaceEdit reaches the client.
+    edit_delivery: EditDelivery,
 }
 
 pub struct Backend {
@@ -89,6 +91,7 @@ impl Backend {
             explanation_view: s.explanation_view,
             work_done_progress: s.work_done_progress,
             show_document: s.show_document,
+            edit_delivery: s.edit_delivery,
         }
     }
 
@@ -187,6 +190,20 @@ pub(crate) struct ClientFeatures {
     pub explanation_view: bool,
     pub work_done_progress: bool,
     pub show_document: bool,
+    pub edit_delivery: EditDelivery,
+}
+
+/// How edit actions (refactor, fix, docs, tests) hand their WorkspaceEdit to the client.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum EditDelivery {
+    /// `codeAction/resolve` fills in `edit` (the client resolves it lazily): listing stays free.
+    #[default]
+    Resolve,
+    /// No lazy `edit`: the action carries the `switchboard.runAction` command, and the server
+    /// sends the edit with `workspace/applyEdit`.
+    ApplyEdit,
+    /// Neither: edit actions cannot reach this client, so only Explain is offered.
+    Unsupported,
 }
 
 #[derive(Debug, Deserialize)]
@@ -236,6 +253,22 @@ fn engine_error(e: EngineError) -> Error {
     Error { code: ErrorCode::InvalidParams, message: e.to_string().into(), data: None }
 }
 
+/// Lazy `edit` resolution when the client declares it, else commands plus `workspace/applyEdit`.
+fn edit_delivery(caps: &ClientCapabilities) -> EditDelivery {
+    let resolves_edit = caps
+        .text_document
+        .as_ref()
+        .and_then(|t| t.code_action.as_ref())
+        .and_then(|c| c.resolve_support.as_ref())
+        .is_some_and(|r| r.properties.iter().any(|p| p == "edit"));
+    let applies_edits = caps.workspace.as_ref().and_then(|w| w.apply_edit).unwrap_or(false);
+    match (resolves_edit, applies_edits) {
+        (true, _) => EditDelivery::Resolve,
+        (false, true) => EditDelivery::ApplyEdit,
+        (false, false) => EditDelivery::Unsupported,
+    }
+}
+
 fn uri_path(uri: &Uri) -> Option<PathBuf> {
     crate::actions::edit::uri_to_path(&uri.0)
 }
@@ -282,6 +315,7 @@ impl LanguageServer for Backend {
                 s.status_view = flag("status");
                 s.work_done_progress = window.and_then(|w| w.work_done_progress).unwrap_or(false);
                 s.show_document = window.and_then(|w| w.show_document.as_ref()).is_some_and(|d| d.support);
+                s.edit_delivery = edit_delivery(&params.capabilities);
                 s.encoding = encoding;
                 s.root = root;
                 s.file_layers = discovered.layers;

@@ -345,6 +345,40 @@ async def test_explain_without_a_view_writes_markdown_and_shows_it(launch, fake_
     assert s.explanations == []
 
 
+# -- clients that cannot resolve edits lazily -----------------------------------------------------
+
+def without_lazy_edits(caps) -> None:
+    caps.text_document.code_action.resolve_support = None
+
+
+async def test_clients_without_lazy_edits_get_commands_that_apply_the_edit(launch, fake_anthropic):
+    s = await launch(env=env(fake_anthropic), patch_capabilities=without_lazy_edits)
+    uri = s.open("src/lib.rs", SRC)
+    actions = await s.code_actions(uri, CURSOR_IN_ADD)
+    assert [a["title"] for a in actions] == TITLES
+    action = by_title(actions, "Switchboard: Refactor")
+    assert action["command"]["command"] == "switchboard.runAction" and "edit" not in action
+    assert fake_anthropic.generation_requests == [], "listing is still free"
+    fake_anthropic.script(Reply.text(ANSWER))
+    result = await s.execute(action["command"]["command"], action["command"]["arguments"])
+    assert result == {"applied": True}
+    (applied,) = s.applied_edits
+    tde = applied["edit"]["documentChanges"][0]
+    assert tde["textDocument"]["version"] == 1
+    assert apply_text_edits(SRC, tde["edits"], s.encoding) == REFACTORED
+
+
+async def test_clients_that_cannot_receive_edits_are_offered_explain_only(launch, fake_anthropic):
+    def neither(caps) -> None:
+        without_lazy_edits(caps)
+        caps.workspace.apply_edit = False
+
+    s = await launch(env=env(fake_anthropic), patch_capabilities=neither)
+    uri = s.open("src/lib.rs", SRC)
+    actions = await s.code_actions(uri, CURSOR_IN_ADD)
+    assert [a["title"] for a in actions] == ["Switchboard: Explain"]
+
+
 # -- the CLI ------------------------------------------------------------------------------------
 
 async def test_cli_action_prints_a_diff_and_applies(run_cli, fake_anthropic, tmp_path):

@@ -254,6 +254,7 @@ async def launch(
     user_config: str | None = None,
     init_options: Any = None,
     experimental: dict[str, Any] | None = None,
+    patch_capabilities: Callable[[types.ClientCapabilities], None] | None = None,
     args: list[str] | None = None,
     initialize: bool = True,
 ) -> Session:
@@ -287,6 +288,8 @@ async def launch(
         caps = capabilities_for(profile, encodings)
         if experimental is not None:
             caps.experimental = experimental
+        if patch_capabilities is not None:
+            patch_capabilities(caps)
         params = types.InitializeParams(
             capabilities=caps, root_uri=workspace.as_uri(), root_path=str(workspace),
             workspace_folders=[types.WorkspaceFolder(uri=workspace.as_uri(), name="ws")],
