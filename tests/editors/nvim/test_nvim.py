@@ -2,6 +2,7 @@
 """Drives a real Neovim 0.12 (TUI inside tmux, in the sid chroot) as a user would, over pynvim.
 
 Checks: ghost text from the fake Codex server appears while typing in insert mode, <Tab> accepts it,
+<M-Right> accepts one word and the rest stays shown (from the server's typing-through cache),
 the "Switchboard: Refactor" code action applies the fake Claude edit, "Switchboard: Explain" streams
 into the floating window. Screens are saved as text captures (with colours) under the artifacts dir.
 
@@ -161,6 +162,33 @@ def main():
         return f"ghost {text!r} after {shown:.2f}s; line 2 = {line!r}"
 
     check("inline-ghost-text-tab-accept", t_ghost_and_accept)
+
+    def t_partial_accept():
+        cases = [("a + b", "word", "a"), (" + b", "word", " +"), ("foo_bar(x)", "word", "foo_bar"),
+                 ("x = 1\n    y = 2", "line", "x = 1"), ("\n    y = 2\nz", "line", "\n    y = 2"),
+                 ("    return x", "word", "    return"), ("done", "line", "done")]
+        for rest, unit, want in cases:
+            got = lua("return require('switchboard').partial(...)", rest, unit)
+            assert got == want, f"partial({rest!r}, {unit!r}) = {got!r}, want {want!r}"
+        nv.current.buffer[1] = "    "
+        nv.command("call cursor(2, 1)")
+        nv.input("A")
+        text = wait_for("ghost text", ghost, 15)
+        assert text.startswith("a"), f"unexpected ghost text {text!r}"
+        sent = upstream("/responses")
+        nv.input("<M-Right>")
+        wait_for(f"line 2 == '    a' after accepting a word (is {nv.current.buffer[1]!r})",
+                 lambda: nv.current.buffer[1] == "    a", 5)
+        rest = wait_for("the rest of the suggestion as ghost text", lambda: (lambda g: g if g and "+" in g else None)(ghost()), 5)
+        assert rest.strip() == "+ b", f"the rest should be shown, not {rest!r}"
+        assert upstream("/responses") == sent, "the rest must come from the typing-through cache, not a new request"
+        capture("1b-partial-accept")
+        nv.input("<Tab>")
+        wait_for(f"line 2 == {EXPECT_LINE!r} (is {nv.current.buffer[1]!r})", lambda: nv.current.buffer[1] == EXPECT_LINE, 5)
+        nv.input("<Esc>")
+        return f"word accepted, rest {rest!r} shown from the cache (no new upstream request)"
+
+    check("inline-partial-accept-word", t_partial_accept)
 
     def offered():
         return lua("""

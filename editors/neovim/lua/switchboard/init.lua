@@ -10,6 +10,8 @@ local NAME = 'switchboard'
 
 ---@class switchboard.Keymaps
 ---@field accept string|false  accept the ghost text (insert mode); falls back to the key itself
+---@field accept_word string|false  accept the next word of the ghost text; the rest stays shown
+---@field accept_line string|false  accept the rest of the current line of the ghost text
 ---@field next string|false    next inline candidate
 ---@field prev string|false    previous inline candidate
 
@@ -31,7 +33,7 @@ M.defaults = {
   inline = true,
   --- Popup items from textDocument/completion. autotrigger = true opens the menu while typing.
   completion = { enable = true, autotrigger = false },
-  keymaps = { accept = '<Tab>', next = '<M-]>', prev = '<M-[>' },
+  keymaps = { accept = '<Tab>', accept_word = '<M-Right>', accept_line = '<M-C-Right>', next = '<M-]>', prev = '<M-[>' },
   --- Floating window for streamed explanations.
   explanation = { width = 0.6, height = 0.6, border = 'rounded' },
 }
@@ -263,6 +265,62 @@ function M.restart()
 end
 
 -- ---------------------------------------------------------------------------------------------
+-- Partial accept.
+
+--- The head of `rest` (the not yet typed part of a suggestion) that one partial accept inserts:
+--- 'word' = leading whitespace plus a run of word characters (or of other symbols); 'line' = up to
+--- the end of the line (when `rest` starts a new line: that whole next line).
+---@param rest string
+---@param unit 'word'|'line'
+---@return string
+function M.partial(rest, unit)
+  if unit == 'line' then
+    local from = rest:sub(1, 1) == '\n' and 2 or 1
+    local nl = rest:find('\n', from, true)
+    return nl and rest:sub(1, nl - 1) or rest
+  end
+  local ws = rest:match('^%s*')
+  local after = rest:sub(#ws + 1)
+  return ws .. (after:match('^[%w_]+') or after:match('^[^%w_%s]+') or '')
+end
+
+--- Inserts the next word or line of the shown suggestion at the cursor. The server's typing-through
+--- cache then shows the rest at once, without a new model request. Returns false when nothing is shown.
+---@param unit 'word'|'line'
+function M.accept_partial(unit)
+  return vim.lsp.inline_completion.get({
+    on_accept = function(item)
+      local text = item.insert_text
+      if type(text) ~= 'string' then
+        return item -- a snippet is accepted whole
+      end
+      local row, col = unpack(vim.api.nvim_win_get_cursor(0))
+      row = row - 1
+      local typed = ''
+      if item.range then
+        local sr, sc = item.range:to_extmark()
+        if sr ~= row or sc > col then
+          return item
+        end
+        typed = vim.api.nvim_buf_get_text(0, sr, sc, row, col, {})[1] or ''
+      end
+      if text:sub(1, #typed) ~= typed then
+        return item
+      end
+      local rest = text:sub(#typed + 1)
+      local part = M.partial(rest, unit)
+      if part == '' or part == rest then
+        return item -- the whole suggestion: accept it as such (and tell the server)
+      end
+      local lines = vim.split(part, '\n', { plain = true })
+      vim.api.nvim_buf_set_text(0, row, col, row, col, lines)
+      vim.api.nvim_win_set_cursor(0, { row + #lines, (#lines == 1 and col or 0) + #lines[#lines] })
+      return nil
+    end,
+  })
+end
+
+-- ---------------------------------------------------------------------------------------------
 -- Setup.
 
 local function on_attach(client, bufnr)
@@ -276,6 +334,15 @@ local function on_attach(client, bufnr)
           return km.accept
         end
       end, { buffer = bufnr, expr = true, desc = 'Switchboard: accept inline completion' })
+    end
+    for unit, key in pairs({ word = km.accept_word, line = km.accept_line }) do
+      if key then
+        vim.keymap.set('i', key, function()
+          if not M.accept_partial(unit) then
+            return key
+          end
+        end, { buffer = bufnr, expr = true, desc = 'Switchboard: accept the next ' .. unit .. ' of the inline completion' })
+      end
     end
     if km.next then
       vim.keymap.set('i', km.next, function()
