@@ -579,6 +579,21 @@ echo '{"type":"turn.completed","usage":{"input_tokens":7,"cached_input_tokens":4
         assert!(err.to_string().contains("quota"));
     }
 
+    /// Whether process `pid` stops running within `limit`: gone, or a zombie waiting for tokio's
+    /// reaper (either way it no longer runs).
+    async fn stops_running(pid: &str, limit: Duration) -> bool {
+        let stat = format!("/proc/{pid}/stat");
+        let started = std::time::Instant::now();
+        while started.elapsed() < limit {
+            let state = std::fs::read_to_string(&stat).unwrap_or_default();
+            if state.is_empty() || state.contains(") Z") {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+
     #[tokio::test]
     async fn dropping_the_stream_asks_the_agent_to_stop_then_kills_it() {
         let dir = std::env::temp_dir().join(format!("sb-cli-term-{}", std::process::id()));
@@ -613,17 +628,7 @@ echo '{"type":"turn.completed","usage":{"input_tokens":7,"cached_input_tokens":4
         assert!(wait_for(&stubborn).await, "the stubborn agent got no SIGTERM");
         assert!(started.elapsed() < Duration::from_secs(1), "SIGTERM is sent at once");
         let pid = std::fs::read_to_string(dir.join("stubborn.pid")).unwrap();
-        let stat = format!("/proc/{}/stat", pid.trim());
-        let mut killed = false;
-        for _ in 0..100 {
-            // Gone, or a zombie waiting for tokio's reaper: either way it no longer runs.
-            let state = std::fs::read_to_string(&stat).unwrap_or_default();
-            if state.is_empty() || state.contains(") Z") {
-                killed = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let killed = stops_running(pid.trim(), Duration::from_secs(5)).await;
         let _ = std::fs::remove_dir_all(&dir);
         assert!(killed, "the stubborn agent still runs after the grace period");
         assert!(started.elapsed() >= TERM_GRACE / 2, "killed only after the grace period");
@@ -641,17 +646,7 @@ echo '{"type":"turn.completed","usage":{"input_tokens":7,"cached_input_tokens":4
         assert_eq!(s.next().await, Some(Ok(StreamEvent::Text("x".into()))));
         let pid = std::fs::read_to_string(&pidfile).unwrap().trim().to_owned();
         drop(s);
-        let status = format!("/proc/{pid}/stat");
-        let mut gone = false;
-        for _ in 0..100 {
-            // Gone, or a zombie waiting for tokio's reaper: either way it no longer runs.
-            let state = std::fs::read_to_string(&status).unwrap_or_default();
-            if state.is_empty() || state.contains(") Z") {
-                gone = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let gone = stops_running(&pid, Duration::from_secs(2)).await;
         let _ = std::fs::remove_file(&pidfile);
         assert!(gone, "child {pid} still running");
     }
