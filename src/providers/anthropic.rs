@@ -21,8 +21,19 @@ pub struct Anthropic {
 }
 
 impl Anthropic {
+    /// The key goes as `x-api-key`, or as `Authorization: Bearer` when it comes from
+    /// `ANTHROPIC_AUTH_TOKEN` or the config says `auth = "bearer"` (gateways); never both.
     pub fn new(client: &reqwest::Client, cfg: ProviderConfig) -> Result<Self, ProviderError> {
-        let mut ep = Endpoint::from_config(client, &cfg, AuthStyle::XApiKey)?;
+        Self::new_in(client, cfg, &|var| std::env::var(var).ok())
+    }
+
+    /// `new` with the environment passed in.
+    pub fn new_in(
+        client: &reqwest::Client,
+        cfg: ProviderConfig,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ProviderError> {
+        let mut ep = Endpoint::from_config_in(client, &cfg, AuthStyle::XApiKey, env)?;
         ep.headers.insert("anthropic-version", HeaderValue::from_static(API_VERSION));
         Ok(Anthropic { cfg, ep: Arc::new(ep) })
     }
@@ -200,6 +211,7 @@ impl Decoder for MessagesDecoder {
 mod tests {
     use super::super::fake_server::{FakeServer, Reply};
     use super::super::http::shared_client;
+    use super::super::keys::KeySource;
     use super::super::prompt::request;
     use super::super::sse::testing::*;
     use super::*;
@@ -299,6 +311,92 @@ mod tests {
         assert_eq!(s.next().await, Some(Ok(StreamEvent::Text("Hel".into()))));
         assert!(matches!(s.next().await, Some(Err(ProviderError::Overloaded { .. }))));
         assert_eq!(s.next().await, None);
+    }
+
+    fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    /// Which variable and which header, decided as the SDKs and Claude Code do.
+    fn key_and_auth(cfg: ProviderConfig, env: &[(&str, &str)]) -> (KeySource, AuthStyle, String) {
+        let p = Anthropic::new_in(&shared_client(), cfg, &env_of(env)).unwrap();
+        (p.ep.key.clone(), p.ep.auth, p.ep.base_url.clone())
+    }
+
+    #[test]
+    fn auth_token_wins_over_the_api_key_and_goes_as_bearer() {
+        let cfg = || ProviderConfig::new("claude", ProviderKind::Anthropic, "claude-sonnet-5-5");
+        let env = |var: &str| KeySource::Env { var: var.into(), optional: false };
+        let both = [("ANTHROPIC_AUTH_TOKEN", "tok"), ("ANTHROPIC_API_KEY", "key")];
+        assert_eq!(key_and_auth(cfg(), &both), (env("ANTHROPIC_AUTH_TOKEN"), AuthStyle::Bearer, DEFAULT_URL.into()));
+        let key_only = [("ANTHROPIC_API_KEY", "key")];
+        assert_eq!(key_and_auth(cfg(), &key_only).0, env("ANTHROPIC_API_KEY"));
+        assert_eq!(key_and_auth(cfg(), &key_only).1, AuthStyle::XApiKey);
+        let blank = [("ANTHROPIC_AUTH_TOKEN", "  "), ("ANTHROPIC_API_KEY", "key")];
+        assert_eq!(key_and_auth(cfg(), &blank).0, env("ANTHROPIC_API_KEY"));
+
+        // A gateway named by ANTHROPIC_BASE_URL (the user's environment) gets the token.
+        let gateway = [("ANTHROPIC_AUTH_TOKEN", "tok"), ("ANTHROPIC_BASE_URL", "https://llm.corp.example/")];
+        let got = key_and_auth(cfg(), &gateway);
+        assert_eq!(got, (env("ANTHROPIC_AUTH_TOKEN"), AuthStyle::Bearer, "https://llm.corp.example".into()));
+
+        // Explicit settings win: api_key_env / api_key_cmd, and `auth`.
+        let mut named = cfg();
+        named.api_key_env = Some("ANTHROPIC_API_KEY".into());
+        assert_eq!(key_and_auth(named, &both).1, AuthStyle::XApiKey);
+        let mut cmd = cfg();
+        cmd.api_key_cmd = Some(super::super::config::CommandLine::Line("pass show claude".into()));
+        assert_eq!(key_and_auth(cmd.clone(), &both).1, AuthStyle::XApiKey);
+        cmd.auth = Some(AuthStyle::Bearer);
+        assert_eq!(key_and_auth(cmd, &both).1, AuthStyle::Bearer);
+        let mut header = cfg();
+        header.auth = Some(AuthStyle::XApiKey);
+        assert_eq!(key_and_auth(header, &both), (env("ANTHROPIC_AUTH_TOKEN"), AuthStyle::XApiKey, DEFAULT_URL.into()));
+
+        // A base_url from the config (maybe a cloned repo's) gets no default key, token or not.
+        let mut custom = cfg();
+        custom.base_url = Some("https://elsewhere.example".into());
+        assert_eq!(key_and_auth(custom, &both).0, KeySource::None);
+    }
+
+    const DEFAULT_URL: &str = "https://api.anthropic.com";
+
+    #[tokio::test]
+    async fn bearer_replaces_x_api_key_on_the_wire() {
+        let models = r#"{"data":[{"id":"claude-sonnet-5-5"}]}"#;
+        let server =
+            FakeServer::start(vec![Reply::sse_events(ANTHROPIC_TEXT, Duration::ZERO), Reply::status(200, &[], models)])
+                .await;
+        let mut cfg = provider(&server.url("")).cfg;
+        cfg.auth = Some(AuthStyle::Bearer);
+        // A stale credential in `headers` must not go out beside the key.
+        cfg.headers.insert("x-api-key".into(), "stale".into());
+        let p = Anthropic::new(&shared_client(), cfg).unwrap();
+        let events: Vec<_> = p.stream(action()).await.unwrap().try_collect().await.unwrap();
+        assert!(events.contains(&StreamEvent::Text("Hello".into())));
+        let report = p.check().await;
+        assert!(report.ok, "{}", report.verdict);
+        assert!(report.verdict.contains("api_key_cmd `printf` as Authorization: Bearer"), "{}", report.verdict);
+        assert!(!report.verdict.contains("sk-ant-test"));
+        for r in server.requests().await {
+            assert_eq!(r.header("authorization").as_deref(), Some("Bearer sk-ant-test"), "{}", r.path);
+            assert_eq!(r.header("x-api-key"), None, "{}", r.path);
+            assert_eq!(r.header("anthropic-version").as_deref(), Some(API_VERSION));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bearer_token_never_goes_over_plain_http() {
+        let gateway = [("ANTHROPIC_AUTH_TOKEN", "sk-tok-SECRET"), ("ANTHROPIC_BASE_URL", "http://llm.corp.example")];
+        let cfg = ProviderConfig::new("claude", ProviderKind::Anthropic, "claude-sonnet-5-5");
+        let mut p = Anthropic::new_in(&shared_client(), cfg, &env_of(&gateway)).unwrap();
+        assert_eq!(p.ep.auth, AuthStyle::Bearer);
+        // Stands for the resolved token: this test does not touch the process environment.
+        Arc::make_mut(&mut p.ep).key = KeySource::Static(super::super::Secret::new("sk-tok-SECRET"));
+        let err = p.stream(action()).await.err().unwrap();
+        assert!(matches!(err, ProviderError::Refused { .. }), "{err}");
+        assert!(!err.to_string().contains("SECRET"));
     }
 
     #[tokio::test]

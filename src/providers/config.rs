@@ -42,6 +42,30 @@ impl ProviderKind {
     }
 }
 
+/// Which header carries the key: `auth = "bearer" | "x-api-key"` in a provider's table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthStyle {
+    /// `Authorization: Bearer <key>` (OpenAI and compatible servers, Anthropic gateways).
+    Bearer,
+    /// Anthropic's `x-api-key: <key>`.
+    XApiKey,
+}
+
+impl AuthStyle {
+    /// The header as the user sees it in messages (never with the key).
+    pub fn header(self) -> &'static str {
+        match self {
+            AuthStyle::Bearer => "Authorization: Bearer",
+            AuthStyle::XApiKey => "x-api-key",
+        }
+    }
+}
+
+/// Anthropic's bearer-token variable (official SDKs, Claude Code): when set, it wins over
+/// `ANTHROPIC_API_KEY` and goes out as `Authorization: Bearer` (gateways, LiteLLM, proxies).
+pub const ANTHROPIC_AUTH_TOKEN: &str = "ANTHROPIC_AUTH_TOKEN";
+
 /// A command line, written either as one string (split on whitespace) or as a list.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(untagged)]
@@ -108,6 +132,9 @@ pub struct ProviderConfig {
     pub base_url: Option<String>,
     pub api_key_env: Option<String>,
     pub api_key_cmd: Option<CommandLine>,
+    /// The key's header; unset: the kind's own (`x-api-key` for anthropic, else bearer), and
+    /// bearer for a key from `ANTHROPIC_AUTH_TOKEN`.
+    pub auth: Option<AuthStyle>,
     /// CLI providers: the program and its leading arguments (default `claude` / `codex`).
     pub command: Option<CommandLine>,
     /// CLI providers: environment variables passed through to the child (auth); nothing else is.
@@ -141,6 +168,7 @@ impl ProviderConfig {
             base_url: None,
             api_key_env: None,
             api_key_cmd: None,
+            auth: None,
             command: None,
             pass_env: Vec::new(),
             inline_timeouts: TimeoutsConfig::default(),
@@ -156,7 +184,12 @@ impl ProviderConfig {
 
     /// The configured base URL, else the SDK environment variable, else the vendor default.
     pub fn resolved_base_url(&self) -> String {
-        let env = |var: &str| std::env::var(var).ok().filter(|v| !v.trim().is_empty());
+        self.resolved_base_url_in(&|var| std::env::var(var).ok())
+    }
+
+    /// `resolved_base_url` with the environment passed in.
+    pub fn resolved_base_url_in(&self, env: &dyn Fn(&str) -> Option<String>) -> String {
+        let env = |var: &str| env(var).filter(|v| !v.trim().is_empty());
         let url = match (&self.base_url, self.kind) {
             (Some(url), _) => url.clone(),
             (None, k) if k.is_openai() || k == ProviderKind::CodexCli => {
@@ -173,7 +206,14 @@ impl ProviderConfig {
     }
 
     /// The env var holding the key: configured, else the SDK's own name for kinds that need one.
+    /// For anthropic that is `ANTHROPIC_AUTH_TOKEN` when it is set (as in the SDKs and Claude
+    /// Code), else `ANTHROPIC_API_KEY`.
     pub fn key_env(&self) -> Option<String> {
+        self.key_env_in(&|var| std::env::var(var).ok())
+    }
+
+    /// `key_env` with the environment passed in (tests, doctor).
+    pub fn key_env_in(&self, env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
         if self.api_key_env.is_some() {
             return self.api_key_env.clone();
         }
@@ -181,8 +221,21 @@ impl ProviderConfig {
             ProviderKind::OpenaiResponses | ProviderKind::OpenaiChat | ProviderKind::OpenaiFim => {
                 Some("OPENAI_API_KEY".into())
             }
+            ProviderKind::Anthropic if env(ANTHROPIC_AUTH_TOKEN).is_some_and(|v| !v.trim().is_empty()) => {
+                Some(ANTHROPIC_AUTH_TOKEN.into())
+            }
             ProviderKind::Anthropic => Some("ANTHROPIC_API_KEY".into()),
             _ => None,
+        }
+    }
+
+    /// The header for a key from `key_var` (`None`: from `api_key_cmd` or given directly): `auth`
+    /// when configured, bearer for `ANTHROPIC_AUTH_TOKEN`, else the kind's own `default`.
+    pub fn auth_style(&self, key_var: Option<&str>, default: AuthStyle) -> AuthStyle {
+        match (self.auth, key_var) {
+            (Some(auth), _) => auth,
+            (None, Some(ANTHROPIC_AUTH_TOKEN)) => AuthStyle::Bearer,
+            (None, _) => default,
         }
     }
 
@@ -213,9 +266,43 @@ mod tests {
         assert_eq!(c.timeouts(&Task::Explain), Timeouts::ACTION);
         let bad = serde_json::json!({"kind": "anthropic", "modle": "x"});
         assert!(serde_json::from_value::<ProviderConfig>(bad).is_err());
+        let gw: ProviderConfig =
+            serde_json::from_value(serde_json::json!({"kind": "anthropic", "auth": "bearer"})).unwrap();
+        assert_eq!(gw.auth, Some(AuthStyle::Bearer));
+        let x: ProviderConfig =
+            serde_json::from_value(serde_json::json!({"kind": "anthropic", "auth": "x-api-key"})).unwrap();
+        assert_eq!(x.auth, Some(AuthStyle::XApiKey));
+        assert!(
+            serde_json::from_value::<ProviderConfig>(serde_json::json!({"kind": "anthropic", "auth": "basic"}))
+                .is_err()
+        );
         for k in ["openai-chat", "openai-fim", "ollama", "llamacpp", "claude-cli", "codex-cli", "local"] {
             let c: ProviderConfig = serde_json::from_value(serde_json::json!({"kind": k})).unwrap();
             assert_eq!(c.kind.as_str(), k);
         }
+    }
+
+    #[test]
+    fn anthropic_auth_token_is_preferred_and_sent_as_bearer() {
+        let token = |v: &'static str| move |var: &str| (var == ANTHROPIC_AUTH_TOKEN).then(|| v.to_owned());
+        let none = |_: &str| None;
+        let claude = ProviderConfig::new("claude", ProviderKind::Anthropic, "m");
+        assert_eq!(claude.key_env_in(&token("tok")).as_deref(), Some(ANTHROPIC_AUTH_TOKEN));
+        assert_eq!(claude.key_env_in(&token(" ")).as_deref(), Some("ANTHROPIC_API_KEY"));
+        assert_eq!(claude.key_env_in(&none).as_deref(), Some("ANTHROPIC_API_KEY"));
+        let codex = ProviderConfig::new("codex", ProviderKind::OpenaiResponses, "m");
+        assert_eq!(codex.key_env_in(&token("tok")).as_deref(), Some("OPENAI_API_KEY"));
+        let mut named = claude.clone();
+        named.api_key_env = Some("MY_KEY".into());
+        assert_eq!(named.key_env_in(&token("tok")).as_deref(), Some("MY_KEY"));
+
+        assert_eq!(claude.auth_style(Some(ANTHROPIC_AUTH_TOKEN), AuthStyle::XApiKey), AuthStyle::Bearer);
+        assert_eq!(claude.auth_style(Some("ANTHROPIC_API_KEY"), AuthStyle::XApiKey), AuthStyle::XApiKey);
+        assert_eq!(claude.auth_style(None, AuthStyle::XApiKey), AuthStyle::XApiKey);
+        let mut chosen = claude.clone();
+        chosen.auth = Some(AuthStyle::XApiKey);
+        assert_eq!(chosen.auth_style(Some(ANTHROPIC_AUTH_TOKEN), AuthStyle::XApiKey), AuthStyle::XApiKey);
+        chosen.auth = Some(AuthStyle::Bearer);
+        assert_eq!(chosen.auth_style(None, AuthStyle::XApiKey), AuthStyle::Bearer);
     }
 }

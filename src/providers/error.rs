@@ -3,7 +3,7 @@
 //! Messages never contain a key: they are built from the provider name, env var names and the
 //! upstream's error message (which masks keys itself).
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
@@ -230,17 +230,36 @@ pub(crate) fn error_body(body: &str) -> (String, String, String) {
     (text(e.get("type")), text(e.get("code")), message)
 }
 
-/// `retry-after-ms` (float ms) or `retry-after` (seconds).
+/// The longest delay kept from an upstream's hint. The router moves on to the next provider when
+/// the hint is over its own `max_retry_after` (60 s); this bound only keeps absurd values (a date
+/// in year 9999, `1e30` seconds) from overflowing timer arithmetic.
+pub(crate) const MAX_HINTED_DELAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// `retry-after-ms` (float ms, OpenAI), else `retry-after` as seconds or as an HTTP-date
+/// (RFC 9110 §10.2.3; a date in the past means now). Unreadable values are ignored.
 pub(crate) fn header_retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::trim);
-    if let Some(ms) = get("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
-        return secs(ms / 1000.0);
-    }
-    get("retry-after").and_then(|v| v.parse::<f64>().ok()).and_then(secs)
+    header_retry_after_at(headers, SystemTime::now())
 }
 
+fn header_retry_after_at(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::trim);
+    if let Some(d) = get("retry-after-ms").and_then(|v| v.parse::<f64>().ok()).and_then(|ms| secs(ms / 1000.0)) {
+        return Some(d);
+    }
+    let value = get("retry-after")?;
+    if let Ok(s) = value.parse::<f64>() {
+        return secs(s);
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO).min(MAX_HINTED_DELAY))
+}
+
+/// Seconds from the network as a delay: negative, NaN and infinite values are no delay at all.
 fn secs(s: f64) -> Option<Duration> {
-    (s.is_finite() && s >= 0.0).then(|| Duration::from_secs_f64(s))
+    if !(s.is_finite() && s >= 0.0) {
+        return None;
+    }
+    Some(Duration::try_from_secs_f64(s).map_or(MAX_HINTED_DELAY, |d| d.min(MAX_HINTED_DELAY)))
 }
 
 /// "Please try again in 1.898s" / "in 250ms" / "in 3 seconds".
@@ -332,6 +351,68 @@ mod tests {
         assert!(classify(400, &[("x-should-retry", "true")], "{}").retryable());
         let ollama = classify(400, &[], r#"{"error":"qwen does not support insert"}"#);
         assert!(ollama.to_string().contains("does not support insert"));
+    }
+
+    fn retry_headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn retry_after_as_seconds_ms_or_http_date() {
+        let now = httpdate::parse_http_date("Wed, 25 Nov 2026 21:29:30 GMT").unwrap();
+        let at = |pairs: &[(&'static str, &str)]| header_retry_after_at(&retry_headers(pairs), now);
+        assert_eq!(at(&[("retry-after", "7")]), Some(Duration::from_secs(7)));
+        assert_eq!(at(&[("retry-after", " 2 ")]), Some(Duration::from_secs(2)));
+        assert_eq!(at(&[("retry-after", "0")]), Some(Duration::ZERO));
+        // RFC 9110: an HTTP-date, in any of its three forms; the future is a delay, the past none.
+        assert_eq!(at(&[("retry-after", "Wed, 25 Nov 2026 21:30:00 GMT")]), Some(Duration::from_secs(30)));
+        assert_eq!(at(&[("retry-after", "Wed Nov 25 21:31:00 2026")]), Some(Duration::from_secs(90)));
+        assert_eq!(at(&[("retry-after", "Tue, 24 Nov 2026 21:30:00 GMT")]), Some(Duration::ZERO));
+        assert_eq!(at(&[("retry-after", "Thu, 01 Jan 1970 00:00:00 GMT")]), Some(Duration::ZERO));
+        // OpenAI's retry-after-ms (float ms) comes first; unreadable, it gives way to retry-after.
+        assert_eq!(at(&[("retry-after-ms", "250.5"), ("retry-after", "9")]), Some(Duration::from_micros(250_500)));
+        assert_eq!(at(&[("retry-after-ms", "soon"), ("retry-after", "9")]), Some(Duration::from_secs(9)));
+        assert_eq!(at(&[("retry-after-ms", "-1"), ("retry-after", "9")]), Some(Duration::from_secs(9)));
+        // Garbage is no hint at all (the router then backs off on its own).
+        for junk in ["soon", "", "-5", "NaN", "inf", "Wed, 32 Nov 2026 21:30:00 GMT", "2026-11-25T21:30:00Z"] {
+            assert_eq!(at(&[("retry-after", junk)]), None, "{junk:?}");
+        }
+        assert_eq!(at(&[]), None);
+        // Absurd values are bounded rather than overflowing (Duration::from_secs_f64 would panic).
+        assert_eq!(at(&[("retry-after", "1e30")]), Some(MAX_HINTED_DELAY));
+        assert_eq!(at(&[("retry-after-ms", "1e300")]), Some(MAX_HINTED_DELAY));
+        assert_eq!(at(&[("retry-after", "Fri, 31 Dec 9999 23:59:59 GMT")]), Some(MAX_HINTED_DELAY));
+        assert_eq!(parse_try_again("Please try again in 99999999999999999999999s."), Some(MAX_HINTED_DELAY));
+    }
+
+    #[test]
+    fn http_date_hints_follow_the_seconds_rules() {
+        use super::super::router::{Decision, Policy};
+        let date = |d: SystemTime| HeaderValue::from_str(&httpdate::fmt_http_date(d)).unwrap();
+        let body = r#"{"type":"error","error":{"type":"rate_limit_error","message":"Number of request tokens has exceeded your rate limit"}}"#;
+        let rl = |h: HeaderMap| classify_http(&cx(), StatusCode::TOO_MANY_REQUESTS, &h, body);
+
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", date(SystemTime::now() + Duration::from_secs(20)));
+        let soon = rl(h);
+        let d = soon.retry_after().unwrap();
+        assert!(d > Duration::from_secs(17) && d <= Duration::from_secs(20), "{d:?}");
+        assert!(matches!(Policy::default().decide(false, 1, &soon), Decision::Retry(r) if r == d));
+
+        // Further off than the router will wait: move on to the next provider, as for seconds.
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", date(SystemTime::now() + Duration::from_secs(3600)));
+        let later = rl(h);
+        assert!(later.retryable());
+        assert_eq!(Policy::default().decide(false, 1, &later), Decision::Next);
+
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", date(SystemTime::now() - Duration::from_secs(60)));
+        assert_eq!(rl(h).retry_after(), Some(Duration::ZERO));
     }
 
     #[test]

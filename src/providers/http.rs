@@ -33,12 +33,7 @@ pub fn shared_client() -> Client {
         .unwrap_or_default()
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthStyle {
-    Bearer,
-    /// Anthropic's `x-api-key`.
-    XApiKey,
-}
+pub use super::config::AuthStyle;
 
 /// Everything a provider needs to talk to its host.
 #[derive(Debug, Clone)]
@@ -55,8 +50,20 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// `auth` is the kind's own header; the config's `auth`, or a key from `ANTHROPIC_AUTH_TOKEN`,
+    /// may choose the other one. Exactly one of the two is ever sent.
     pub fn from_config(client: &Client, cfg: &ProviderConfig, auth: AuthStyle) -> Result<Self, ProviderError> {
-        let base_url = cfg.resolved_base_url();
+        Self::from_config_in(client, cfg, auth, &|var| std::env::var(var).ok())
+    }
+
+    /// `from_config` with the environment passed in (which variables are set, and the base URL).
+    pub fn from_config_in(
+        client: &Client,
+        cfg: &ProviderConfig,
+        auth: AuthStyle,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ProviderError> {
+        let base_url = cfg.resolved_base_url_in(env);
         let config_err = |message: String| ProviderError::Config { provider: cfg.name.clone(), message };
         Url::parse(&base_url).map_err(|e| config_err(format!("base_url `{base_url}` is not a URL: {e}")))?;
         let mut headers = HeaderMap::new();
@@ -70,14 +77,20 @@ impl Endpoint {
             KeySource::Command(cmd.argv())
         } else if let Some(var) = &cfg.api_key_env {
             KeySource::Env { var: var.clone(), optional: false }
-        } else if let Some(var) = cfg.key_env().filter(|_| cfg.base_url.is_none() || is_vendor_host(&base_url)) {
-            // The SDK's own variable goes only to the vendor (or where OPENAI_BASE_URL /
-            // ANTHROPIC_BASE_URL point); a local server may run without it.
+        } else if let Some(var) = cfg.key_env_in(env).filter(|_| cfg.base_url.is_none() || is_vendor_host(&base_url)) {
+            // The SDK's own variable (ANTHROPIC_AUTH_TOKEN before ANTHROPIC_API_KEY) goes only to
+            // the vendor (or where OPENAI_BASE_URL / ANTHROPIC_BASE_URL point); a local server may
+            // run without it.
             KeySource::Env { var, optional: is_loopback_url(&base_url) }
         } else {
             // A configured base_url elsewhere gets no key unless api_key_env/api_key_cmd names one.
             KeySource::None
         };
+        let key_var = match &key {
+            KeySource::Env { var, .. } => Some(var.as_str()),
+            _ => None,
+        };
+        let auth = cfg.auth_style(key_var, auth);
         Ok(Endpoint {
             provider: cfg.name.clone(),
             model: cfg.model.clone(),
@@ -127,7 +140,13 @@ impl Endpoint {
     pub async fn request(&self, method: Method, path: &str) -> Result<RequestBuilder, ProviderError> {
         let url = self.url(path);
         let key = self.key_for(&url).await?;
-        let mut rb = self.client.request(method, &url).headers(self.headers.clone());
+        let mut headers = self.headers.clone();
+        if key.is_some() {
+            // Exactly one credential: ours replaces any the `headers` table carries.
+            headers.remove(reqwest::header::AUTHORIZATION);
+            headers.remove("x-api-key");
+        }
+        let mut rb = self.client.request(method, &url).headers(headers);
         if let Some(key) = key {
             let (name, value) = match self.auth {
                 AuthStyle::Bearer => ("authorization", format!("Bearer {}", key.expose())),
@@ -191,6 +210,22 @@ impl Endpoint {
         ProviderError::Connect { provider: self.provider.clone(), url: self.base_url.clone(), message: error_chain(e) }
     }
 
+    /// Where the key comes from and which header carries it, for doctor: names, never the value.
+    pub fn key_label(&self) -> Option<String> {
+        let header = self.auth.header();
+        match &self.key {
+            KeySource::None => None,
+            KeySource::Env { var, .. } if std::env::var(var).is_ok_and(|v| !v.trim().is_empty()) => {
+                Some(format!("key: {var} as {header}"))
+            }
+            KeySource::Env { var, .. } => Some(format!("no key: {var} is not set")),
+            KeySource::Command(argv) => {
+                Some(format!("key: api_key_cmd `{}` as {header}", argv.first().map_or("", String::as_str)))
+            }
+            KeySource::Static(_) => Some(format!("key: from the editor settings as {header}")),
+        }
+    }
+
     /// Doctor: GET a model list and look for the configured model.
     /// `list`/`id` name the JSON array and the id field (`data`/`id`, Ollama `models`/`name`).
     pub async fn check_models(&self, path: &str, list: &str, id: &str) -> CheckReport {
@@ -228,12 +263,13 @@ impl Endpoint {
         };
         report.reachable = true;
         report.key_accepted = (self.key != KeySource::None).then_some(true);
+        let key = self.key_label().map(|l| format!(" ({l})")).unwrap_or_default();
         let body: serde_json::Value = match resp.json().await {
             Ok(v) => v,
             Err(_) => {
                 report.ok = true;
                 report.verdict =
-                    format!("{}: reachable at {}; the model list was unreadable", self.provider, self.base_url);
+                    format!("{}: reachable at {}{key}; the model list was unreadable", self.provider, self.base_url);
                 return report;
             }
         };
@@ -246,10 +282,10 @@ impl Endpoint {
         report.model_listed = Some(listed);
         report.ok = listed;
         report.verdict = if listed {
-            format!("{}: ok — {} at {}", self.provider, self.model, self.base_url)
+            format!("{}: ok — {} at {}{key}", self.provider, self.model, self.base_url)
         } else {
             format!(
-                "{}: reachable, but model `{}` is not listed at {} ({} models); fix `model` in the config",
+                "{}: reachable{key}, but model `{}` is not listed at {} ({} models); fix `model` in the config",
                 self.provider,
                 self.model,
                 self.base_url,
@@ -320,6 +356,21 @@ mod tests {
         cfg.api_key_env = Some("OPENROUTER_API_KEY".into());
         let key = Endpoint::from_config(&client, &cfg, AuthStyle::Bearer).unwrap().key;
         assert_eq!(key, KeySource::Env { var: "OPENROUTER_API_KEY".into(), optional: false });
+    }
+
+    #[test]
+    fn key_labels_name_the_source_never_the_value() {
+        let mut cfg = ProviderConfig::new("p", ProviderKind::Anthropic, "m");
+        cfg.api_key_env = Some("PATH".into()); // any set variable
+        let mut ep = Endpoint::from_config(&Client::new(), &cfg, AuthStyle::XApiKey).unwrap();
+        assert_eq!(ep.key_label().as_deref(), Some("key: PATH as x-api-key"));
+        ep.key = KeySource::Env { var: "SWITCHBOARD_TEST_SURELY_UNSET".into(), optional: true };
+        assert_eq!(ep.key_label().as_deref(), Some("no key: SWITCHBOARD_TEST_SURELY_UNSET is not set"));
+        ep.key = KeySource::Static(Secret::new("sk-live-SECRET"));
+        ep.auth = AuthStyle::Bearer;
+        assert_eq!(ep.key_label().as_deref(), Some("key: from the editor settings as Authorization: Bearer"));
+        ep.key = KeySource::None;
+        assert_eq!(ep.key_label(), None);
     }
 
     #[test]

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use tokio::process::Command;
 
+use super::config::ANTHROPIC_AUTH_TOKEN;
+
 /// A key. Debug and Display print `***`; only `expose` hands out the text, to build a header.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -51,6 +53,9 @@ impl KeySource {
     pub fn hint(&self) -> String {
         match self {
             KeySource::None => "this provider takes no key".into(),
+            KeySource::Env { var, .. } if var == ANTHROPIC_AUTH_TOKEN => {
+                format!("set {var} to a valid token (while it is set, ANTHROPIC_API_KEY is not used)")
+            }
             KeySource::Env { var, .. } => format!("set {var} to a valid key"),
             KeySource::Command(argv) => {
                 format!("check that `{}` prints a valid key", argv.first().map_or("", String::as_str))

@@ -25,6 +25,22 @@ async def test_doctor_checks_each_provider(run_cli, fake_openai, fake_anthropic)
     assert "SECRET" not in text and openai.api_key not in text
 
 
+async def test_anthropic_auth_token_wins_and_goes_as_bearer(run_cli, fake_anthropic):
+    # As in the Anthropic SDKs and Claude Code: a set ANTHROPIC_AUTH_TOKEN is used instead of
+    # ANTHROPIC_API_KEY, as `Authorization: Bearer`, and never beside an x-api-key.
+    env = {"ANTHROPIC_BASE_URL": fake_anthropic.base_url, "ANTHROPIC_AUTH_TOKEN": fake_anthropic.api_key,
+           "ANTHROPIC_API_KEY": "sk-ant-wrong-SECRET"}
+    out = await asyncio.to_thread(run_cli, "doctor", env=env)
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text
+    claude = next(l for l in text.splitlines() if " claude:" in l)
+    assert claude.strip().startswith("ok") and "ANTHROPIC_AUTH_TOKEN as Authorization: Bearer" in claude, claude
+    assert "SECRET" not in text and fake_anthropic.api_key not in text
+    assert fake_anthropic.requests
+    for r in fake_anthropic.requests:
+        assert r.auth == "ok" and r.header("authorization") == "<key:ok>" and r.header("x-api-key") is None, r
+
+
 async def test_rejected_key_is_reported_once_and_the_provider_set_aside(launch, fake_openai):
     fake_openai.script(Reply.status(401))
     lsp = await launch(env={"OPENAI_BASE_URL": fake_openai.base_url, "OPENAI_API_KEY": "sk-wrong-SECRET"})
