@@ -154,7 +154,7 @@ impl Provider for CliAgent {
             });
             let tail = Arc::new(Mutex::new(String::new()));
             let t = tail.clone();
-            tokio::spawn(async move {
+            let stderr_reader = tokio::spawn(async move {
                 let mut buf = [0u8; 1024];
                 while let Ok(n) = stderr.read(&mut buf).await {
                     if n == 0 {
@@ -178,6 +178,7 @@ impl Provider for CliAgent {
                 first: true,
                 done: false,
                 tail,
+                stderr_reader: Some(stderr_reader),
                 timeouts,
             };
             Ok(futures_util::stream::unfold(state, CliState::next).boxed())
@@ -224,6 +225,8 @@ struct CliState {
     first: bool,
     done: bool,
     tail: Arc<Mutex<String>>,
+    /// Ends at stderr's EOF: awaited before quoting the tail of a crashed agent.
+    stderr_reader: Option<tokio::task::JoinHandle<()>>,
     timeouts: Timeouts,
 }
 
@@ -260,6 +263,10 @@ impl CliState {
                 }
                 Ok(Ok(None)) | Ok(Err(_)) => {
                     let status = self.child.wait(Duration::from_secs(2)).await;
+                    if let Some(reader) = self.stderr_reader.take() {
+                        // The agent has exited, so its stderr is at EOF: wait for the last words.
+                        let _ = tokio::time::timeout(Duration::from_millis(500), reader).await;
+                    }
                     let status = status.map_or_else(|| "no exit status".to_owned(), |s| s.to_string());
                     ProviderError::Stream {
                         provider: self.provider.clone(),
@@ -395,7 +402,7 @@ impl Decoder for ClaudeDecoder {
                     let cx = ErrorContext {
                         provider: &self.provider,
                         model: "",
-                        key_hint: "run `claude` and log in, or pass ANTHROPIC_API_KEY via pass_env",
+                        key_hint: "run `claude` and log in, or pass ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN) via pass_env",
                     };
                     let body = json!({"error": {"message": result}}).to_string();
                     return Err(classify_http(&cx, status, &HeaderMap::new(), &body));
