@@ -227,10 +227,14 @@ fn static_report(config: &Config, root: Option<&Path>) -> String {
         let _ = writeln!(out, "  {}: {p}", if p.is_error { "error" } else { "warning" });
     }
     let _ = writeln!(out, "\nKeys (values are never shown)");
+    let is_set = |var: &str| std::env::var(var).is_ok_and(|v| !v.trim().is_empty());
     for var in key_vars(config) {
-        let state = match std::env::var(&var) {
-            Ok(v) if !v.is_empty() => "set",
-            _ => "not set",
+        let state = if !is_set(&var) {
+            "not set"
+        } else if var == "ANTHROPIC_API_KEY" && is_set("ANTHROPIC_AUTH_TOKEN") {
+            "set (not used: ANTHROPIC_AUTH_TOKEN is set and wins)"
+        } else {
+            "set"
         };
         let _ = writeln!(out, "  {var}: {state}");
     }
@@ -251,7 +255,7 @@ fn static_report(config: &Config, root: Option<&Path>) -> String {
 
 /// The env vars that hold keys for the configured providers (defaults plus any `api_key_env`).
 fn key_vars(config: &Config) -> Vec<String> {
-    let mut vars = vec!["OPENAI_API_KEY".to_owned(), "ANTHROPIC_API_KEY".to_owned()];
+    let mut vars = vec!["OPENAI_API_KEY".to_owned(), "ANTHROPIC_API_KEY".to_owned(), "ANTHROPIC_AUTH_TOKEN".to_owned()];
     for settings in config.providers.values() {
         if let Some(v) = settings.get("api_key_env").and_then(|v| v.as_str())
             && !vars.iter().any(|x| x == v)

@@ -68,3 +68,13 @@ def test_doctor_never_prints_key(run_cli):
     assert "SECRET" not in out and "sk-test" not in out
     line = next((ln for ln in out.splitlines() if "OPENAI_API_KEY" in ln), "")
     assert "not set" not in line.lower(), f"OPENAI_API_KEY is set:\n{out}"
+
+
+def test_doctor_says_which_anthropic_variable_wins(run_cli):
+    r = run_cli("doctor", env={"ANTHROPIC_API_KEY": SECRET + "-ant", "ANTHROPIC_AUTH_TOKEN": SECRET + "-tok"},
+                timeout=30)
+    out = r.stdout + r.stderr
+    assert SECRET not in out
+    keys = {ln.split(":")[0].strip(): ln for ln in out.splitlines() if ln.strip().startswith("ANTHROPIC_")}
+    assert "not used: ANTHROPIC_AUTH_TOKEN is set" in keys["ANTHROPIC_API_KEY"], out
+    assert keys["ANTHROPIC_AUTH_TOKEN"].strip() == "ANTHROPIC_AUTH_TOKEN: set", out
