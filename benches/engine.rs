@@ -41,6 +41,16 @@ fn edit_and_reparse(c: &mut Criterion) {
             black_box(engine.snapshot("file:///big.rs").unwrap());
         })
     });
+    // What a completion request pays on the same file: the typing path leaves the reparse to a
+    // background thread (the server always runs inside a tokio runtime).
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().unwrap();
+    let _inside = runtime.enter();
+    c.bench_function("keystroke + typing-path snapshot on 100k lines (reparse in the background)", |b| {
+        b.iter(|| {
+            keystroke(&engine);
+            black_box(engine.snapshot_for_typing("file:///big.rs").unwrap());
+        })
+    });
 }
 
 fn local_completion(c: &mut Criterion) {

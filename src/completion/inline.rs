@@ -551,6 +551,9 @@ pub fn syntax_gate(view: &DocView, offset: usize, replace_after: usize, text: &s
         let errors = move |source: &str, range: Range<usize>| {
             SyntaxTree::parse(lang, &Rope::from_str(source)).map(|t| t.errors_in(range))
         };
+        // Judge against the item parsed alone too: the same footing as the candidates, and right
+        // even when the document's tree is still catching up with the last keystrokes.
+        let before = errors(&base, lo..hi).unwrap_or(before);
         Box::new(move |candidate: &str| {
             let closed = format!("{candidate}{}", closers(candidate));
             errors(&format!("{head}{closed}{tail}"), lo..lo + closed.len()).is_some_and(|after| after <= before)

@@ -398,7 +398,7 @@ impl LanguageServer for Backend {
             }
             let max = self.engine.config().completion.local_max_items;
             let local = self.engine.complete_local(&uri, offset, max).map_err(engine_error)?;
-            let snapshot = self.engine.snapshot(&uri).map_err(engine_error)?;
+            let snapshot = self.engine.snapshot_for_typing(&uri).map_err(engine_error)?;
             let mut items = Vec::new();
             // The model's suggestion first, when the `complete` route has a remote provider.
             let wants_model = self
@@ -442,7 +442,7 @@ impl LanguageServer for Backend {
             if !inside || !self.engine.config().completion.inline {
                 return Ok(None);
             }
-            let snapshot = self.engine.snapshot(&uri).map_err(engine_error)?;
+            let snapshot = self.engine.snapshot_for_typing(&uri).map_err(engine_error)?;
             let selected = params.context.selected_completion_info.map(|s| {
                 let range =
                     self.engine.offset(&uri, convert::position(s.range.start), enc).map(|r| r.0).unwrap_or(offset)
