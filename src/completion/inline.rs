@@ -531,16 +531,20 @@ pub fn syntax_gate(view: &DocView, offset: usize, replace_after: usize, text: &s
     let (start, end) = (offset.min(len), (offset + replace_after).min(len));
     let root = tree.root();
     let mut cursor = root.walk();
-    let item = root
-        .children(&mut cursor)
-        .find(|c| c.start_byte() <= start && end <= c.end_byte())
-        .map_or(start..start, |c| c.byte_range());
+    let top = root.children(&mut cursor).find(|c| c.start_byte() <= start && end <= c.end_byte());
+    let small = |r: &Range<usize>| r.end - r.start <= STANDALONE_ITEM_BYTES && (r.end - r.start) * 4 < len;
+    let mut item = top.map_or(start..start, |c| c.byte_range());
+    if !small(&item)
+        && let Some(nested) = top.and_then(|t| standalone_within(t, start, end, &tree.lang.standalone))
+        && small(&nested)
+    {
+        item = nested;
+    }
     // ERROR nodes around the edit only: errors elsewhere are not ours, and MISSING closers are
     // expected while a block is being written. A suggestion may open a block or a list the user goes
     // on to fill (`if x {`, `ITEMS = [`): what it leaves open is closed before judging it.
     let before = tree.errors_in(start..end);
-    let item_len = item.end - item.start;
-    let passes: Box<dyn Fn(&str) -> bool> = if item_len <= STANDALONE_ITEM_BYTES && item_len * 4 < len {
+    let passes: Box<dyn Fn(&str) -> bool> = if small(&item) {
         // A small item in a large file parses alone faster than the file reparses.
         let base = crate::syntax::slice(&view.rope, item.clone());
         let (lo, hi) = (start - item.start, end - item.start);
@@ -594,6 +598,24 @@ pub fn syntax_gate(view: &DocView, offset: usize, replace_after: usize, text: &s
         }
     }
     None
+}
+
+/// The innermost node inside `node` that holds `start..end` and parses on its own (its kind is one
+/// of the language's `standalone` kinds), if any.
+fn standalone_within(node: tree_sitter::Node<'_>, start: usize, end: usize, kinds: &[String]) -> Option<Range<usize>> {
+    let mut found = None;
+    let mut node = node;
+    loop {
+        let mut cursor = node.walk();
+        let Some(child) = node.named_children(&mut cursor).find(|c| c.start_byte() <= start && end <= c.end_byte())
+        else {
+            return found;
+        };
+        if kinds.iter().any(|k| k == child.kind()) {
+            found = Some(child.byte_range());
+        }
+        node = child;
+    }
 }
 
 async fn wait_newer(newer: &mut watch::Receiver<u64>, generation: u64) {
@@ -758,6 +780,33 @@ mod tests {
         assert_eq!(gate("rust", &big, "a + 1").as_deref(), Some("a + 1"));
         assert_eq!(gate("rust", &big, "loop {").as_deref(), Some("loop {"));
         assert_eq!(gate("rust", &big, "let x = ((((;"), None);
+    }
+
+    #[test]
+    fn a_method_of_a_large_impl_is_checked_on_its_own() {
+        let methods = (0..300)
+            .map(|i| format!("    pub fn m{i}(&self) -> u32 {{\n        self.x + {i}\n    }}\n"))
+            .collect::<String>();
+        let src = format!(
+            "struct S {{ x: u32 }}\nimpl S {{\n{methods}    pub fn add(&self, b: u32) -> u32 {{\n        $0\n    }}\n}}\n"
+        );
+        let cursor = src.find("$0").unwrap();
+        let tree = SyntaxTree::parse(
+            crate::syntax::Languages::global().by_id("rust").unwrap(),
+            &Rope::from_str(&src.replace("$0", "")),
+        )
+        .unwrap();
+        let imp = tree.root().named_child(1).unwrap();
+        assert!((imp.end_byte() - imp.start_byte()) * 4 >= src.len(), "the impl is too large to parse alone");
+        let method = standalone_within(imp, cursor, cursor, &tree.lang.standalone).expect("the method");
+        assert!(src[method.clone()].starts_with("pub fn add(&self, b: u32)"), "{:?}", &src[method]);
+
+        assert_eq!(gate("rust", &src, "self.x + b").as_deref(), Some("self.x + b"));
+        assert_eq!(gate("rust", &src, "if b > 0 {").as_deref(), Some("if b > 0 {"));
+        assert_eq!(gate("rust", &src, "let v = ((((;"), None);
+        assert_eq!(gate("rust", &src, "let v = b;\n        v ++ ]] (").as_deref(), Some("let v = b;"));
+        // Python methods do not parse alone (indentation): no standalone kinds, whole-file path.
+        assert!(crate::syntax::Languages::global().by_id("python").unwrap().standalone.is_empty());
     }
 
     #[test]

@@ -50,6 +50,8 @@ struct LanguageEntry {
     #[serde(default)]
     extensions: Vec<String>,
     line_comment: Option<String>,
+    #[serde(default)]
+    standalone: Vec<String>,
 }
 
 /// The four query kinds, by file name under `grammars/queries/<lang>/`.
@@ -85,6 +87,9 @@ pub struct LanguageInfo {
     pub aliases: Vec<String>,
     pub extensions: Vec<String>,
     pub line_comment: Option<String>,
+    /// Node kinds that parse on their own even when nested (a Rust `function_item` in an `impl`):
+    /// the syntax gate may check a completion inside one without reparsing the whole file.
+    pub standalone: Vec<String>,
     pub grammar_name: Option<String>,
     queries_dir: String,
     grammar: Option<tree_sitter::Language>,
@@ -188,6 +193,7 @@ impl Languages {
                     aliases: entry.aliases,
                     extensions: entry.extensions,
                     line_comment: entry.line_comment,
+                    standalone: entry.standalone,
                     grammar_name: entry.grammar,
                     grammar,
                     queries: OnceLock::new(),
@@ -505,6 +511,10 @@ mod tests {
             assert!(lang.query_errors().is_empty(), "{}: {:?}", lang.id, lang.query_errors());
             for kind in [QueryKind::Definitions, QueryKind::Identifiers] {
                 assert!(lang.query(kind).is_some(), "{} lacks {:?}", lang.id, kind);
+            }
+            let grammar = lang.grammar.as_ref().unwrap();
+            for kind in &lang.standalone {
+                assert_ne!(grammar.id_for_node_kind(kind, true), 0, "{}: no node kind {kind:?}", lang.id);
             }
         }
     }
