@@ -117,8 +117,9 @@ impl Policy {
         }
         match err.retry_after() {
             Some(d) if d > self.max_retry_after => Decision::Next,
-            Some(d) => Decision::Retry(d),
-            None => Decision::Retry(self.backoff(tries)),
+            // "Now" (0 s, or a date already past) is no reason to hammer a struggling server.
+            Some(d) if !d.is_zero() => Decision::Retry(d),
+            _ => Decision::Retry(self.backoff(tries)),
         }
     }
 
@@ -493,6 +494,7 @@ mod tests {
             fatal,
         };
         assert_eq!(p.decide(false, 1, &rl(2, false)), Decision::Retry(Duration::from_secs(2)));
+        assert_eq!(p.decide(false, 1, &rl(0, false)), Decision::Retry(p.backoff(1)), "retry-after: 0 still backs off");
         assert_eq!(p.decide(false, 1, &rl(120, false)), Decision::Next);
         assert_eq!(p.decide(false, 1, &rl(2, true)), Decision::Next);
         assert_eq!(p.decide(true, 1, &rl(2, false)), Decision::Next);
