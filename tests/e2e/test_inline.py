@@ -236,3 +236,31 @@ async def test_accept_prefetches_the_next_completion(launch, fake_openai):
     lsp.change(uri, [{"range": {"start": {"line": 1, "character": 14}, "end": {"line": 1, "character": 14}},
                       "text": "\n    "}])
     await asyncio.sleep(0.3)
+
+
+async def test_large_files_answer_while_their_tree_catches_up(launch, fake_openai):
+    # 20,000 functions (~700 KB): over the size where the typing path stops waiting for reparses.
+    body = "".join(f"fn f{i}(a: u32) -> u32 {{\n    a + {i}\n}}\n\n" for i in range(20_000))
+    src = body + "fn add(a: i32, b: i32) -> i32 {\n    \n}\n"
+    line = src.count("\n") - 2
+    lsp = await start(launch, fake_openai)
+    uri = lsp.open("big.rs", src)
+
+    def type_at(ln: int, col: int, text: str) -> None:
+        lsp.change(uri, [{"range": {"start": {"line": ln, "character": col}, "end": {"line": ln, "character": col}},
+                          "text": text}])
+
+    fake_openai.script(Reply.text(" + b"))
+    type_at(line, 4, "a")
+    assert [i.insert_text for i in await lsp.inline(uri, line, 5)] == [" + b"]
+    type_at(line, 5, " +")
+    assert [i.insert_text for i in await lsp.inline(uri, line, 7)] == [" b"], "typing-through"
+    assert len(fake_openai.generation_requests) == 1
+    # Far from the edits, a completion that breaks the syntax is still rejected (the gate parses
+    # that function alone).
+    fake_openai.script(Reply.text(" * 2"))
+    assert [i.insert_text for i in await lsp.inline(uri, 5 * 4 + 1, 9)] == [" * 2"]
+    fake_openai.script(Reply.text("; let x = ((((;"))
+    assert await lsp.inline(uri, 6 * 4 + 1, 9) == []
+    assert len(fake_openai.generation_requests) == 3
+    lsp.assert_alive()
