@@ -82,6 +82,9 @@ pub struct DocView {
     pub version: i32,
     pub rope: Rope,
     pub syntax: Option<SyntaxTree>,
+    /// `syntax` was edited but not reparsed yet (a large document on the typing path): right
+    /// everywhere but at the latest edits.
+    pub syntax_behind: bool,
     pub lang: Option<&'static LanguageInfo>,
     pub language_id: String,
 }
@@ -463,6 +466,38 @@ async fn fly(
     Some(FlightResult::Text { text, replace_after: done.replace_after, provider: rec.provider, model: rec.model })
 }
 
+impl DocView {
+    /// Replaces `start..end` with `text` in this copy of the document, editing the tree to match;
+    /// the tree is reparsed now unless `reparse` is false (it is then marked as behind).
+    pub fn splice(&mut self, start: usize, end: usize, text: &str, reparse: bool) {
+        let len = self.rope.len_bytes();
+        let (start, end) = (start.min(len), end.min(len).max(start.min(len)));
+        let (start_point, old_end_point) = (point(&self.rope, start), point(&self.rope, end));
+        let (sc, ec) = (self.rope.byte_to_char(start), self.rope.byte_to_char(end));
+        self.rope.remove(sc..ec);
+        self.rope.insert(sc, text);
+        let new_end = start + text.len();
+        let edit = crate::documents::ByteEdit {
+            start_byte: start,
+            old_end_byte: end,
+            new_end_byte: new_end,
+            start_point,
+            old_end_point,
+            new_end_point: point(&self.rope, new_end),
+        };
+        if let Some(tree) = &mut self.syntax {
+            tree.edit(&[edit]);
+            if reparse {
+                if !tree.reparse(&self.rope) {
+                    self.syntax = None;
+                }
+            } else {
+                self.syntax_behind = true;
+            }
+        }
+    }
+}
+
 fn point(rope: &Rope, byte: usize) -> (usize, usize) {
     let line = rope.byte_to_line(byte);
     (line, byte - rope.line_to_byte(line))
@@ -555,9 +590,9 @@ pub fn syntax_gate(view: &DocView, offset: usize, replace_after: usize, text: &s
         let errors = move |source: &str, range: Range<usize>| {
             SyntaxTree::parse(lang, &Rope::from_str(source)).map(|t| t.errors_in(range))
         };
-        // Judge against the item parsed alone too: the same footing as the candidates, and right
-        // even when the document's tree is still catching up with the last keystrokes.
-        let before = errors(&base, lo..hi).unwrap_or(before);
+        // A tree still catching up with the last keystrokes may miscount errors right here: then
+        // judge against the item parsed alone, on the same footing as the candidates.
+        let before = if view.syntax_behind { errors(&base, lo..hi).unwrap_or(before) } else { before };
         Box::new(move |candidate: &str| {
             let closed = format!("{candidate}{}", closers(candidate));
             errors(&format!("{head}{closed}{tail}"), lo..lo + closed.len()).is_some_and(|after| after <= before)
@@ -750,6 +785,7 @@ mod tests {
             uri: "file:///t".into(),
             version: 1,
             syntax: info.and_then(|l| SyntaxTree::parse(l, &rope)),
+            syntax_behind: false,
             rope,
             lang: info,
             language_id: lang.into(),
@@ -807,6 +843,31 @@ mod tests {
         assert_eq!(gate("rust", &src, "let v = b;\n        v ++ ]] (").as_deref(), Some("let v = b;"));
         // Python methods do not parse alone (indentation): no standalone kinds, whole-file path.
         assert!(crate::syntax::Languages::global().by_id("python").unwrap().standalone.is_empty());
+    }
+
+    #[test]
+    fn splicing_a_view_keeps_its_tree_in_step() {
+        let lang = crate::syntax::Languages::global().by_id("rust");
+        let rope = Rope::from_str("fn a() {\n    \n}\nfn b() {}\n");
+        let mut view = DocView {
+            uri: "file:///t".into(),
+            version: 1,
+            syntax: lang.and_then(|l| SyntaxTree::parse(l, &rope)),
+            syntax_behind: false,
+            rope,
+            lang,
+            language_id: "rust".into(),
+        };
+        let mut behind = view.clone();
+        view.splice(13, 13, "let x = 1;", true);
+        assert_eq!(view.rope.to_string(), "fn a() {\n    let x = 1;\n}\nfn b() {}\n");
+        let fresh = SyntaxTree::parse(lang.unwrap(), &view.rope).unwrap();
+        assert_eq!(view.syntax.as_ref().unwrap().root().to_sexp(), fresh.root().to_sexp());
+        assert!(!view.syntax_behind);
+        behind.splice(13, 13, "let x = 1;", false);
+        assert!(behind.syntax_behind);
+        let b = behind.syntax.as_ref().unwrap().root().named_child(1).unwrap();
+        assert_eq!(b.start_byte(), view.rope.to_string().find("fn b").unwrap(), "nodes moved with the edit");
     }
 
     #[test]
