@@ -601,23 +601,9 @@ pub fn syntax_gate(view: &DocView, offset: usize, replace_after: usize, text: &s
         // Otherwise: edit a copy of the document's tree and reparse it incrementally.
         Box::new(move |candidate: &str| {
             let closed = format!("{candidate}{}", closers(candidate));
-            let mut rope = view.rope.clone();
-            let (sc, ec) = (rope.byte_to_char(start), rope.byte_to_char(end));
-            let start_point = point(&rope, start);
-            let old_end_point = point(&rope, end);
-            rope.remove(sc..ec);
-            rope.insert(sc, &closed);
-            let new_end = start + closed.len();
-            let edit = crate::documents::ByteEdit {
-                start_byte: start,
-                old_end_byte: end,
-                new_end_byte: new_end,
-                start_point,
-                old_end_point,
-                new_end_point: point(&rope, new_end),
-            };
-            let mut t = tree.clone();
-            t.update(&[edit], &rope) && t.errors_in(start..new_end) <= before
+            let mut copy = view.clone();
+            copy.splice(start, end, &closed, true);
+            copy.syntax.is_some_and(|t| t.errors_in(start..start + closed.len()) <= before)
         })
     };
     if passes(text) {
