@@ -27,6 +27,12 @@ def env_for(fake) -> dict[str, str]:
     return {"OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": fake.api_key}
 
 
+def insert(lsp, uri: str, line: int, col: int, text: str) -> None:
+    """Types `text` at (line, col), as one incremental change."""
+    lsp.change(uri, [{"range": {"start": {"line": line, "character": col}, "end": {"line": line, "character": col}},
+                      "text": text}])
+
+
 async def start(launch, fake, **kw):
     return await launch(env=env_for(fake), **kw)
 
@@ -58,8 +64,7 @@ async def test_typing_through_is_served_from_memory(launch, fake_openai):
     items = await lsp.inline(uri, 1, 12)
     assert items[0].insert_text == "total_price(items)"
     # The user types the first characters of the suggestion.
-    lsp.change(uri, [{"range": {"start": {"line": 1, "character": 12}, "end": {"line": 1, "character": 12}},
-                      "text": "tot"}])
+    insert(lsp, uri, 1, 12, "tot")
     items = await lsp.inline(uri, 1, 15)
     assert items[0].insert_text == "al_price(items)"
     await asyncio.sleep(0.1)
@@ -74,8 +79,7 @@ async def test_a_newer_request_supersedes_and_joins_the_stream(launch, fake_open
     first = asyncio.create_task(lsp.inline(uri, 1, 12))
     await wait_gen(fake_openai, 1)
     await asyncio.sleep(0.15)
-    lsp.change(uri, [{"range": {"start": {"line": 1, "character": 12}, "end": {"line": 1, "character": 12}},
-                      "text": "v"}])
+    insert(lsp, uri, 1, 12, "v")
     second = await lsp.inline(uri, 1, 13)
     assert [i.insert_text for i in second] == ["alue + 1;"]
     with pytest.raises(Exception):
@@ -91,8 +95,7 @@ async def test_divergent_typing_drops_the_stream(launch, fake_openai):
     uri = lsp.open("a.rs", "fn f() {\n    let x = \n}\n")
     first = asyncio.create_task(lsp.inline(uri, 1, 12))
     await wait_gen(fake_openai, 1)
-    lsp.change(uri, [{"range": {"start": {"line": 1, "character": 12}, "end": {"line": 1, "character": 12}},
-                      "text": "q"}])
+    insert(lsp, uri, 1, 12, "q")
     second = await lsp.inline(uri, 1, 13)
     assert [i.insert_text for i in second] == ["zed"]
     first.cancel()
@@ -224,8 +227,7 @@ async def test_accept_prefetches_the_next_completion(launch, fake_openai):
     assert items[0].insert_text.startswith("let a = 1;")
     cmd = items[0].command
     # Accept: the editor inserts the text, then runs the item's command.
-    lsp.change(uri, [{"range": {"start": {"line": 1, "character": 4}, "end": {"line": 1, "character": 4}},
-                      "text": items[0].insert_text}])
+    insert(lsp, uri, 1, 4, items[0].insert_text)
     await lsp.request("workspace/executeCommand", types.ExecuteCommandParams(command=cmd.command, arguments=cmd.arguments))
     for _ in range(100):
         if len(fake_openai.generation_requests) >= 2:
@@ -233,8 +235,7 @@ async def test_accept_prefetches_the_next_completion(launch, fake_openai):
         await asyncio.sleep(0.05)
     assert len(fake_openai.generation_requests) == 2
     # The prefetched answer is then served without a third request.
-    lsp.change(uri, [{"range": {"start": {"line": 1, "character": 14}, "end": {"line": 1, "character": 14}},
-                      "text": "\n    "}])
+    insert(lsp, uri, 1, 14, "\n    ")
     await asyncio.sleep(0.3)
 
 
@@ -246,14 +247,10 @@ async def test_large_files_answer_while_their_tree_catches_up(launch, fake_opena
     lsp = await start(launch, fake_openai)
     uri = lsp.open("big.rs", src)
 
-    def type_at(ln: int, col: int, text: str) -> None:
-        lsp.change(uri, [{"range": {"start": {"line": ln, "character": col}, "end": {"line": ln, "character": col}},
-                          "text": text}])
-
     fake_openai.script(Reply.text(" + b"))
-    type_at(line, 4, "a")
+    insert(lsp, uri, line, 4, "a")
     assert [i.insert_text for i in await lsp.inline(uri, line, 5)] == [" + b"]
-    type_at(line, 5, " +")
+    insert(lsp, uri, line, 5, " +")
     assert [i.insert_text for i in await lsp.inline(uri, line, 7)] == [" b"], "typing-through"
     assert len(fake_openai.generation_requests) == 1
     # Far from the edits, a completion that breaks the syntax is still rejected (the gate parses
