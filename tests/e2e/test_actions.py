@@ -154,12 +154,18 @@ async def test_multibyte_selection_in_utf16(launch, fake_anthropic):
     assert 'let s = "héllo 😀 世界";' in user
 
 
-async def test_stale_edit_is_refused_when_the_target_changed(launch, fake_anthropic):
+async def refactor_in_flight(launch, fake_anthropic):
+    """A session with SRC open and a Refactor whose answer is still streaming (about 1 s)."""
     s = await launch(env=env(fake_anthropic))
     uri = s.open("src/lib.rs", SRC)
     fake_anthropic.script(Reply.text(ANSWER, chunks=10, delay_ms=100))
     task = asyncio.create_task(refactor(s, uri))
     await model_requests(fake_anthropic, 1)
+    return s, uri, task
+
+
+async def test_stale_edit_is_refused_when_the_target_changed(launch, fake_anthropic):
+    s, uri, task = await refactor_in_flight(launch, fake_anthropic)
     s.change(uri, [{"range": {"start": {"line": 3, "character": 14}, "end": {"line": 3, "character": 15}},
                     "text": "-"}])
     with pytest.raises(Exception) as err:
@@ -170,11 +176,7 @@ async def test_stale_edit_is_refused_when_the_target_changed(launch, fake_anthro
 
 
 async def test_stale_edit_is_reanchored_when_only_the_rest_changed(launch, fake_anthropic):
-    s = await launch(env=env(fake_anthropic))
-    uri = s.open("src/lib.rs", SRC)
-    fake_anthropic.script(Reply.text(ANSWER, chunks=10, delay_ms=100))
-    task = asyncio.create_task(refactor(s, uri))
-    await model_requests(fake_anthropic, 1)
+    s, uri, task = await refactor_in_flight(launch, fake_anthropic)
     header = "// a header line 😀\n"
     v = s.change(uri, [{"range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}},
                         "text": header}])
