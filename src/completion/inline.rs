@@ -470,10 +470,13 @@ impl DocView {
     /// Replaces `start..end` with `text` in this copy of the document, editing the tree to match;
     /// the tree is reparsed now unless `reparse` is false (it is then marked as behind).
     pub fn splice(&mut self, start: usize, end: usize, text: &str, reparse: bool) {
+        // Offsets may come back from the editor (an accepted item's command): clamp them into the
+        // text and onto character boundaries before they reach the rope and the tree.
         let len = self.rope.len_bytes();
-        let (start, end) = (start.min(len), end.min(len).max(start.min(len)));
+        let (sc, ec) = (self.rope.byte_to_char(start.min(len)), self.rope.byte_to_char(end.min(len)));
+        let ec = ec.max(sc);
+        let (start, end) = (self.rope.char_to_byte(sc), self.rope.char_to_byte(ec));
         let (start_point, old_end_point) = (point(&self.rope, start), point(&self.rope, end));
-        let (sc, ec) = (self.rope.byte_to_char(start), self.rope.byte_to_char(end));
         self.rope.remove(sc..ec);
         self.rope.insert(sc, text);
         let new_end = start + text.len();
@@ -852,6 +855,11 @@ mod tests {
         assert!(!view.syntax_behind);
         behind.splice(13, 13, "let x = 1;", false);
         assert!(behind.syntax_behind);
+        // Offsets past the end or inside a character are clamped, never a panic.
+        let mut odd = view.clone();
+        odd.rope = Rope::from_str("é");
+        odd.splice(1, 99, "x", true);
+        assert_eq!(odd.rope.to_string(), "x");
         let b = behind.syntax.as_ref().unwrap().root().named_child(1).unwrap();
         assert_eq!(b.start_byte(), view.rope.to_string().find("fn b").unwrap(), "nodes moved with the edit");
     }
