@@ -160,6 +160,11 @@ pub fn complete(location: &str, json: bool) -> anyhow::Result<()> {
 /// static checks, then each configured provider's live check (reachable, key accepted, model listed)
 /// and, in the server, the circuit breakers' state.
 pub async fn doctor_report(config: &Config, upstream: &Upstream, root: Option<&Path>) -> String {
+    doctor_check(config, upstream, root).await.0
+}
+
+/// The report and the routes that no provider can serve (`switchboard doctor` exits 1 for those).
+async fn doctor_check(config: &Config, upstream: &Upstream, root: Option<&Path>) -> (String, Vec<String>) {
     let mut out = static_report(config, root);
     let _ = writeln!(out, "\nProviders");
     let mut names = upstream.registry.names();
@@ -173,10 +178,15 @@ pub async fn doctor_report(config: &Config, upstream: &Upstream, root: Option<&P
             }
         }
     });
+    let mut usable = std::collections::HashSet::new();
     for (name, ok, verdict) in futures_util::future::join_all(checks).await {
         let _ = writeln!(out, "  {} {name}: {verdict}", if ok { "ok  " } else { "FAIL" });
+        if ok {
+            usable.insert(name);
+        }
     }
     let _ = writeln!(out, "  ok   local: built in (symbols and words of the open files)");
+    let unusable = route_verdicts(config, &|p| usable.contains(p) || upstream.registry.is_local(p), &mut out);
     let statuses = upstream.router.breakers().statuses(tokio::time::Instant::now());
     let troubled: Vec<_> = statuses.iter().filter(|s| !matches!(s.availability, Availability::Ready)).collect();
     if !troubled.is_empty() {
@@ -194,7 +204,33 @@ pub async fn doctor_report(config: &Config, upstream: &Upstream, root: Option<&P
             let _ = writeln!(out, "  {}: {state}", s.name);
         }
     }
-    out
+    (out, unusable)
+}
+
+/// One line per route: which provider would serve it now. A route whose providers all failed and
+/// that has no `local` fallback is unusable; one that falls back to `local` works, with less.
+fn route_verdicts(config: &Config, usable: &dyn Fn(&str) -> bool, out: &mut String) -> Vec<String> {
+    let _ = writeln!(out, "\nVerdict");
+    let mut unusable = Vec::new();
+    for (task, chain) in &config.routes {
+        match chain.iter().find(|p| usable(p)) {
+            Some(first) if first == &chain[0] => {
+                let _ = writeln!(out, "  ok   {task}: served by {first}");
+            }
+            Some(first) => {
+                let _ = writeln!(out, "  ok   {task}: served by {first} ({} failed the check above)", chain[0]);
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "  FAIL {task}: no provider of [{}] can serve it; fix the provider above or add \"local\" to routes.{task}",
+                    chain.join(", ")
+                );
+                unusable.push(task.clone());
+            }
+        }
+    }
+    unusable
 }
 
 fn static_report(config: &Config, root: Option<&Path>) -> String {
@@ -266,21 +302,28 @@ fn key_vars(config: &Config) -> Vec<String> {
     vars
 }
 
-pub fn doctor() -> anyhow::Result<()> {
+/// `switchboard doctor`: exit 0 when every route has a provider that can serve it (a route that
+/// falls back to `local` counts), 1 when some route has none.
+pub fn doctor() -> anyhow::Result<std::process::ExitCode> {
     let root = std::env::current_dir().ok();
     let (config, _) = load_config(root.as_deref());
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let report = runtime.block_on(async {
+    let (report, unusable) = runtime.block_on(async {
         let (upstream, problems) = Upstream::build(&config);
-        let mut report = doctor_report(&config, &upstream, root.as_deref()).await;
+        let (mut report, unusable) = doctor_check(&config, &upstream, root.as_deref()).await;
         for p in problems {
             let _ = writeln!(report, "  warning: {p}");
         }
-        report
+        (report, unusable)
     });
     runtime.shutdown_timeout(std::time::Duration::from_millis(50));
     print!("{report}");
-    Ok(())
+    if unusable.is_empty() {
+        Ok(std::process::ExitCode::SUCCESS)
+    } else {
+        println!("\n{} route(s) cannot be served: {}", unusable.len(), unusable.join(", "));
+        Ok(std::process::ExitCode::from(1))
+    }
 }
 
 #[cfg(test)]

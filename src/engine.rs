@@ -364,8 +364,8 @@ fn same_family(a: Option<&LanguageInfo>, b: Option<&LanguageInfo>) -> bool {
     }
 }
 
-fn prices(config: &Config) -> std::collections::BTreeMap<String, (f64, f64)> {
-    config.pricing.iter().map(|(m, p)| (m.clone(), (p.input, p.output))).collect()
+fn prices(config: &Config) -> std::collections::BTreeMap<String, crate::config::Price> {
+    config.pricing.clone()
 }
 
 const INLINE_SYSTEM: &str = "You are a code completion engine inside an editor. The user message holds a file \

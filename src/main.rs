@@ -31,7 +31,13 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Complete { location, json }) => cli::complete(&location, json),
-        Some(Command::Doctor) => cli::doctor(),
+        Some(Command::Doctor) => {
+            // Exit 1 when a route has no usable provider (after stdout is flushed by print!).
+            if cli::doctor()? != std::process::ExitCode::SUCCESS {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Some(Command::Action { name, location, apply }) => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(switchboard::actions::cli::run(&name, &location, apply))

@@ -43,6 +43,9 @@ pub struct Config {
 pub struct Price {
     pub input: f64,
     pub output: f64,
+    /// Cached input; a tenth of `input` when not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_input: Option<f64>,
 }
 
 impl Default for Config {

@@ -29,6 +29,9 @@ impl std::fmt::Display for TimeoutPhase {
 pub enum ProviderError {
     #[error("{provider}: the key was rejected ({message}); {hint}")]
     Auth { provider: String, message: String, hint: String },
+    /// No key to send (the variable is not set, or `api_key_cmd` failed): nothing was sent.
+    #[error("{provider}: no key ({message}); {hint}")]
+    NoKey { provider: String, message: String, hint: String },
     #[error("{provider}: rate limited: {message}")]
     RateLimited {
         provider: String,
@@ -81,6 +84,7 @@ impl ProviderError {
     pub fn provider(&self) -> &str {
         match self {
             ProviderError::Auth { provider, .. }
+            | ProviderError::NoKey { provider, .. }
             | ProviderError::RateLimited { provider, .. }
             | ProviderError::Overloaded { provider, .. }
             | ProviderError::Server { provider, .. }
@@ -120,15 +124,19 @@ impl ProviderError {
         }
     }
 
+    /// The key is missing or was rejected: the user must act before this provider can work.
     pub fn is_auth(&self) -> bool {
-        matches!(self, ProviderError::Auth { .. })
+        matches!(self, ProviderError::Auth { .. } | ProviderError::NoKey { .. })
     }
 
     /// Waiting will not help and the user must act (quota, key, config).
     pub fn is_fatal(&self) -> bool {
         match self {
             ProviderError::RateLimited { fatal, .. } => *fatal,
-            ProviderError::Auth { .. } | ProviderError::Refused { .. } | ProviderError::Config { .. } => true,
+            ProviderError::Auth { .. }
+            | ProviderError::NoKey { .. }
+            | ProviderError::Refused { .. }
+            | ProviderError::Config { .. } => true,
             ProviderError::Stream { code, .. } => FATAL_CODES.contains(&code.as_str()),
             _ => false,
         }

@@ -113,7 +113,8 @@ impl Endpoint {
 
     /// Resolves the key and refuses to send it over plain http to a non-loopback host.
     pub async fn key_for(&self, url: &str) -> Result<Option<Secret>, ProviderError> {
-        let auth_err = |e: super::keys::KeyError| ProviderError::Auth {
+        // Nothing was sent yet: this is "no key", never "rejected".
+        let auth_err = |e: super::keys::KeyError| ProviderError::NoKey {
             provider: self.provider.clone(),
             message: e.to_string(),
             hint: self.key.hint(),
@@ -371,6 +372,19 @@ mod tests {
         assert_eq!(ep.key_label().as_deref(), Some("key: from the editor settings as Authorization: Bearer"));
         ep.key = KeySource::None;
         assert_eq!(ep.key_label(), None);
+    }
+
+    #[tokio::test]
+    async fn a_missing_key_is_not_set_never_rejected() {
+        let mut cfg = ProviderConfig::new("p", ProviderKind::OpenaiResponses, "m");
+        cfg.base_url = Some("https://api.example.invalid/v1".into());
+        cfg.api_key_env = Some("SWITCHBOARD_TEST_SURELY_UNSET".into());
+        let ep = Endpoint::from_config(&Client::new(), &cfg, AuthStyle::Bearer).unwrap();
+        let err = ep.key_for("https://api.example.invalid/v1/responses").await.unwrap_err();
+        assert!(err.is_auth(), "{err:?}");
+        let text = err.to_string();
+        assert!(text.contains("no key (SWITCHBOARD_TEST_SURELY_UNSET is not set)"), "{text}");
+        assert!(!text.contains("rejected"), "{text}");
     }
 
     #[test]

@@ -54,11 +54,17 @@ def test_complete_bad_arguments_fail_cleanly(run_cli, tmp_path):
 
 def test_doctor_without_keys(run_cli):
     r = run_cli("doctor")
-    assert r.returncode == 0, r.stdout + r.stderr
     out = r.stdout + r.stderr
     for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
         line = next((ln for ln in out.splitlines() if var in ln), "")
         assert "not set" in line.lower(), f"{var} should be reported as not set:\n{out}"
+    # Nothing was accepted or refused by a provider, so nothing was "rejected".
+    assert "rejected" not in out, out
+    # Completions fall back to local (fine); the actions have no provider at all (a failure: exit 1).
+    verdict = out[out.index("Verdict"):]
+    assert "ok   inline: served by local (codex failed the check above)" in verdict, verdict
+    assert "FAIL explain: no provider of [claude] can serve it" in verdict, verdict
+    assert r.returncode == 1, out
 
 
 def test_doctor_never_prints_key(run_cli):
