@@ -32,9 +32,9 @@ fn main() -> anyhow::Result<()> {
         }
         Some(Command::Complete { location, json }) => cli::complete(&location, json),
         Some(Command::Doctor) => cli::doctor(),
-        Some(Command::Action { name, location, apply }) => {
+        Some(Command::Action { name, location, apply, force }) => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            runtime.block_on(switchboard::actions::cli::run(&name, &location, apply))
+            runtime.block_on(switchboard::actions::cli::run(&name, &location, apply, force))
         }
         Some(Command::Stats) => {
             print!("{}", switchboard::completion::stats::report());
