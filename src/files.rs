@@ -74,6 +74,15 @@ pub fn read_text(path: &Path) -> Result<String, FileError> {
     String::from_utf8(bytes).map_err(|_| FileError::NotUtf8 { path: path.to_owned() })
 }
 
+/// [`read_text`], or `None` when there is no such file (a test file not written yet).
+pub fn read_text_if_exists(path: &Path) -> Result<Option<String>, FileError> {
+    match read_text(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(FileError::Read { source, .. }) if source.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Like [`read_text`], with invalid UTF-8 replaced by U+FFFD (for read-only uses such as `complete`).
 pub fn read_text_lossy(path: &Path) -> Result<String, FileError> {
     let bytes = read_document(path)?;
@@ -372,6 +381,8 @@ mod tests {
         assert!(err(&latin).contains("not UTF-8"));
         assert_eq!(read_text_lossy(&latin).unwrap(), "caf\u{fffd}\n");
         assert!(err(&dir.path().join("missing")).starts_with("cannot read"));
+        assert_eq!(read_text_if_exists(&dir.path().join("missing")).unwrap(), None);
+        assert!(read_text_if_exists(&fifo).is_err());
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::{
     config,
     documents::{Encoding, Position},
     engine::Engine,
-    files::{self, FileError},
+    files,
     syntax::Languages,
 };
 
@@ -174,11 +174,7 @@ fn plan(p: &run::Prepared, answer: &str, current: &str) -> anyhow::Result<Planne
             edit::plan_tests(p, answer, TestFile { uri: p.uri.clone(), version: None, text: Some(current) })?
         }
         Some(TestLocation::File(path)) => {
-            let existing = match files::read_text(path) {
-                Ok(t) => Some(t),
-                Err(FileError::Read { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => return Err(e.into()),
-            };
+            let existing = files::read_text_if_exists(path)?;
             let dest = TestFile { uri: edit::path_to_uri(path), version: None, text: existing.as_deref() };
             edit::plan_tests(p, answer, dest)?
         }

@@ -1,5 +1,8 @@
 """Issue 2, item 7: the command line — --version, --help, `complete FILE:LINE:COL` with the
-local engine and no key, `doctor` reporting keys as set / not set without printing them."""
+local engine and no key, `doctor` reporting keys as set / not set without printing them.
+Issue 9: files the CLI must refuse at once (FIFO, device, directory, huge, binary), and what
+`action --apply` must never do (follow a planted link, lose appended lines, replace read-only
+files, break hard links, write through a link that leads out of the workspace)."""
 
 from __future__ import annotations
 
@@ -95,6 +98,7 @@ def test_doctor_says_which_anthropic_variable_wins(run_cli):
 
 def odd_files(tmp_path):
     """(path, what the refusal says) for each kind of file the CLI must refuse, quickly."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     fifo = tmp_path / "pipe.rs"
     os.mkfifo(fifo)
     huge = tmp_path / "huge.rs"
