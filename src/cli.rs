@@ -57,6 +57,10 @@ pub enum Command {
         /// Write the edit to the file (atomically) instead of printing a unified diff.
         #[arg(long)]
         apply: bool,
+        /// With --apply: also write a read-only file (its mode is kept) or a hard-linked one (written
+        /// in place, so every link sees the edit).
+        #[arg(long, requires = "apply")]
+        force: bool,
     },
     /// Check the configuration, keys (set or not, never their values), providers and grammars.
     Doctor,
@@ -86,15 +90,6 @@ pub fn parse_location(s: &str) -> anyhow::Result<Location> {
     Ok(Location { file: PathBuf::from(file), line, column })
 }
 
-/// Reads a file for the engine: text, or a clear error for what cannot be completed.
-fn read_source(path: &Path) -> anyhow::Result<String> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    if bytes.contains(&0) {
-        bail!("{} looks like a binary file; Switchboard completes text files only", path.display());
-    }
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
-}
-
 fn load_config(root: Option<&Path>) -> (Config, Vec<config::Problem>) {
     let discovered = config::discover(root, &|k| std::env::var(k).ok());
     let mut problems = discovered.problems;
@@ -106,7 +101,7 @@ fn load_config(root: Option<&Path>) -> (Config, Vec<config::Problem>) {
 /// the server would answer the editor.
 pub fn complete(location: &str, json: bool) -> anyhow::Result<()> {
     let loc = parse_location(location)?;
-    let text = read_source(&loc.file)?;
+    let text = crate::files::read_text_lossy(&loc.file)?;
     let root = std::env::current_dir().ok();
     let (config, problems) = load_config(root.as_deref());
     for p in &problems {

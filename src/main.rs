@@ -32,15 +32,16 @@ fn main() -> anyhow::Result<()> {
         }
         Some(Command::Complete { location, json }) => cli::complete(&location, json),
         Some(Command::Doctor) => {
-            // Exit 1 when a route has no usable provider (after stdout is flushed by print!).
+            // Exit 1 when a route has no usable provider.
             if cli::doctor()? != std::process::ExitCode::SUCCESS {
+                let _ = std::io::Write::flush(&mut std::io::stdout());
                 std::process::exit(1);
             }
             Ok(())
         }
-        Some(Command::Action { name, location, apply }) => {
+        Some(Command::Action { name, location, apply, force }) => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            runtime.block_on(switchboard::actions::cli::run(&name, &location, apply))
+            runtime.block_on(switchboard::actions::cli::run(&name, &location, apply, force))
         }
         Some(Command::Stats) => {
             print!("{}", switchboard::completion::stats::report());

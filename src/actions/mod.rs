@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod cli;
 pub mod diff;
 pub mod edit;
+pub mod eol;
 pub mod extract;
 pub mod prompt;
 pub mod run;

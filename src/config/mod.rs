@@ -203,8 +203,22 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 /// where its last segment is assigned, or its `[table]` header.
 fn locate_key(text: &str, path: &str) -> Option<(usize, usize)> {
     let last = path.rsplit('.').find(|s| s.parse::<usize>().is_err())?;
+    // A key of a table is looked for from the table's header on (`kind` of `[providers.claude]`,
+    // not of the table above it).
+    let is_header = |line: &str, table: &str| {
+        let t = line.trim();
+        t.starts_with('[') && t.trim_matches(['[', ']', ' ']) == table
+    };
+    let from = path
+        .rsplit_once('.')
+        .and_then(|(table, _)| text.split_inclusive('\n').position(|l| is_header(l, table)))
+        .unwrap_or(0);
     let mut offset = 0;
-    for line in text.split_inclusive('\n') {
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        if i < from {
+            offset += line.len();
+            continue;
+        }
         let trimmed = line.trim_start();
         let indent = line.len() - trimmed.len();
         let key_here =
@@ -310,6 +324,41 @@ pub fn editor_layer(value: Value, what: &'static str, problems: &mut Vec<Problem
     validate(&value, &origin, None, problems).then_some(Layer { origin, value })
 }
 
+/// Provider kinds that run a program (the user's agent CLI from PATH): gated like `command`.
+const PROGRAM_KINDS: &[&str] = &["claude-cli", "codex-cli"];
+
+/// What an untrusted workspace may not do to providers: add one whose kind runs a program, or
+/// change the kind of one the trusted layers (`lower`, over the defaults) define at all — a new
+/// kind can run a program or send that provider's key to another service. Says what was ignored.
+pub fn apply_kind_trust(layer: &mut Layer, lower: &[Layer], problems: &mut Vec<Problem>, text: Option<&str>) {
+    let defaults = defaults_value();
+    let kind_below = |name: &str| {
+        let kind_in = |v: &Value| v.get("providers").and_then(|p| p.get(name)).and_then(|p| p.get("kind")).cloned();
+        lower.iter().rev().find_map(|l| kind_in(&l.value)).or_else(|| defaults.as_ref().and_then(kind_in))
+    };
+    let Some(Value::Object(providers)) = layer.value.get_mut("providers") else { return };
+    let mut removed = Vec::new();
+    providers.retain(|name, settings| {
+        let Some(kind) = settings.get("kind") else { return true };
+        match kind_below(name) {
+            Some(below) if below == *kind => true,
+            Some(_) => {
+                if let Value::Object(s) = settings {
+                    s.remove("kind");
+                }
+                removed.push(format!("providers.{name}.kind"));
+                true
+            }
+            None if kind.as_str().is_some_and(|k| PROGRAM_KINDS.contains(&k)) => {
+                removed.push(format!("providers.{name}"));
+                false
+            }
+            None => true,
+        }
+    });
+    report_untrusted(&layer.origin, removed, text, problems);
+}
+
 /// Removes settings an untrusted workspace may not make, and says so.
 pub fn apply_trust(layer: &mut Layer, trusted: bool, problems: &mut Vec<Problem>, text: Option<&str>) {
     if trusted {
@@ -331,10 +380,15 @@ pub fn apply_trust(layer: &mut Layer, trusted: bool, problems: &mut Vec<Problem>
             }
         }
     }
+    report_untrusted(&layer.origin, removed, text, problems);
+}
+
+/// One warning per setting an untrusted workspace could not make.
+fn report_untrusted(origin: &Origin, removed: Vec<String>, text: Option<&str>, problems: &mut Vec<Problem>) {
     for path in removed {
         let (line, column) = text.and_then(|t| locate_key(t, &path)).unzip();
         problems.push(Problem {
-            origin: layer.origin.to_string(),
+            origin: origin.to_string(),
             line,
             column,
             message: format!(
@@ -456,6 +510,9 @@ pub fn discover(workspace: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) 
         if let Ok(text) = std::fs::read_to_string(&path) {
             if let Some(mut layer) = parse_toml_layer(&text, Origin::Workspace(path.clone()), &mut out.problems) {
                 let is_trusted = trusted.iter().any(|t| same_dir(t, root));
+                if !is_trusted {
+                    apply_kind_trust(&mut layer, &out.layers, &mut out.problems, Some(&text));
+                }
                 apply_trust(&mut layer, is_trusted, &mut out.problems, Some(&text));
                 out.layers.push(layer);
             }
@@ -530,6 +587,54 @@ mod tests {
         assert_eq!(c.providers["codex"]["model"], "gpt-x");
         assert!(c.providers["codex"].get("base_url").is_none());
         assert_eq!(c.providers["codex"]["kind"], "openai-responses");
+    }
+
+    #[test]
+    fn untrusted_workspace_cannot_add_an_agent_cli_or_change_a_kind() {
+        let (user, _) = toml_layer("[providers.mine]\nkind = \"openai-chat\"\nmodel = \"m\"\n");
+        let lower = vec![user.unwrap()];
+        let text = "[providers.agent]\nkind = \"claude-cli\"\nmodel = \"x\"\ncommand = \"sh\"\n\n\
+                    [providers.claude]\nkind = \"codex-cli\"\n\n[providers.mine]\nkind = \"anthropic\"\n\n\
+                    [providers.codex]\nkind = \"openai-responses\"\nmodel = \"gpt-y\"\n\n\
+                    [providers.extra]\nkind = \"ollama\"\nmodel = \"qwen\"\n";
+        let (layer, problems) = toml_layer(text);
+        assert!(problems.is_empty(), "{problems:?}");
+        let mut layer = layer.unwrap();
+        let mut problems = Vec::new();
+        apply_kind_trust(&mut layer, &lower, &mut problems, Some(text));
+        apply_trust(&mut layer, false, &mut problems, Some(text));
+        let said: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        assert_eq!(said.len(), 3, "each ignored setting said once: {said:#?}");
+        assert!(
+            said[0].starts_with("/w/switchboard.toml:1:1: `providers.agent` ignored: this workspace is not trusted")
+        );
+        assert!(said[1].starts_with("/w/switchboard.toml:7:1: `providers.claude.kind` ignored"), "{}", said[1]);
+        assert!(said[2].starts_with("/w/switchboard.toml:10:1: `providers.mine.kind` ignored"), "{}", said[2]);
+        let c = build(&[lower[0].clone(), layer], &mut Vec::new());
+        assert!(!c.providers.contains_key("agent"));
+        assert_eq!(c.providers["claude"]["kind"], "anthropic");
+        assert_eq!(c.providers["mine"]["kind"], "openai-chat");
+        // Restating a kind is no change; a new provider that runs no program is allowed.
+        assert_eq!(c.providers["codex"]["model"], "gpt-y");
+        assert_eq!(c.providers["extra"]["kind"], "ollama");
+    }
+
+    #[test]
+    fn trusted_workspace_may_add_an_agent_cli() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path().join("ws");
+        std::fs::create_dir_all(&ws).unwrap();
+        std::fs::write(ws.join("switchboard.toml"), "[providers.agent]\nkind = \"claude-cli\"\n").unwrap();
+        let user = dir.path().join("user.toml");
+        let env = |path: PathBuf| move |k: &str| (k == "SWITCHBOARD_CONFIG").then(|| path.display().to_string());
+        std::fs::write(&user, "").unwrap();
+        let untrusted = discover(Some(&ws), &env(user.clone()));
+        assert!(untrusted.problems.iter().any(|p| p.message.starts_with("`providers.agent` ignored")));
+        assert!(!build(&untrusted.layers, &mut Vec::new()).providers.contains_key("agent"));
+        std::fs::write(&user, format!("trusted_workspaces = [{:?}]\n", ws.display().to_string())).unwrap();
+        let trusted = discover(Some(&ws), &env(user));
+        assert!(trusted.problems.is_empty(), "{:?}", trusted.problems);
+        assert_eq!(build(&trusted.layers, &mut Vec::new()).providers["agent"]["kind"], "claude-cli");
     }
 
     #[test]

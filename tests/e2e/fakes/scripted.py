@@ -18,7 +18,7 @@ from typing import Any
 from .http import Connection, FakeHTTPServer, RecordedRequest
 from .reply import Reply, split_for_writes
 
-# The repo's byte-exact copy of shared/reference/fixtures, so a clone alone runs the tests.
+# The repo's byte-exact wire-format captures (tests/fixtures), so a clone alone runs the tests.
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
 
