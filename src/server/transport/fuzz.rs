@@ -4,7 +4,6 @@
 //! stays bounded.
 
 use proptest::prelude::*;
-use serde::Deserialize as _;
 use serde_json::{Value, json};
 
 use super::{
@@ -84,6 +83,9 @@ fn bad() -> impl Strategy<Value = Bad> {
             Just(r#"{"jsonrpc":"2.0","id":5,"method":"x","params":5}"#),
             Just(r#"{"jsonrpc":"2.0","id":"q","method":"$/unknown"}"#),
             Just("{not json"),
+            Just(r#"{"jsonrpc":"2.0","method":"n","params":{"t":"\ud800 \udc00\ud83d"}}"#),
+            Just(r#"{"jsonrpc":"2.0","id":"r","result":null}"#),
+            Just(r#"{"jsonrpc":"2.0","id":"r","error":{"code":"x"}}"#),
             Just("\"just a string\""),
             Just("[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]"),
         ]
@@ -135,6 +137,12 @@ fn encode(item: &Item, n: usize) -> Vec<u8> {
             Bad::LongHeaderLine(n) => [vec![b'X'; *n], b"\r\n\r\n".to_vec()].concat(),
         },
     }
+}
+
+/// What tower-lsp-server's reader does with a frame: decode the text as a request or a response.
+fn tower_can_decode(frame: &[u8]) -> bool {
+    serde_json::from_slice::<tower_lsp_server::jsonrpc::Request>(frame).is_ok()
+        || serde_json::from_slice::<tower_lsp_server::jsonrpc::Response>(frame).is_ok()
 }
 
 /// Runs the stream through the reader and the checker in the given chunk sizes; returns the
@@ -190,13 +198,7 @@ proptest! {
                 want.next();
             }
             // Whatever is forwarded is something tower-lsp-server can decode.
-            let v: Value = serde_json::from_slice(f).map_err(|e| TestCaseError::fail(e.to_string()))?;
-            prop_assert!(v["jsonrpc"] == "2.0");
-            prop_assert!(
-                tower_lsp_server::jsonrpc::Request::deserialize(&v).is_ok()
-                    || tower_lsp_server::jsonrpc::Response::deserialize(&v).is_ok(),
-                "tower-lsp-server could not decode {v}"
-            );
+            prop_assert!(tower_can_decode(f), "tower-lsp-server could not decode {}", String::from_utf8_lossy(f));
         }
         prop_assert!(want.peek().is_none(), "lost {:?}; forwarded {:?}", want.peek().map(|b| String::from_utf8_lossy(b)), forwarded.iter().map(|b| String::from_utf8_lossy(b)).collect::<Vec<_>>());
     }
@@ -206,7 +208,7 @@ proptest! {
         let (forwarded, peak) = pipeline(&bytes, &[chunk]);
         prop_assert!(peak <= LIMIT + 512);
         for f in forwarded {
-            prop_assert!(serde_json::from_slice::<Value>(&f).is_ok());
+            prop_assert!(tower_can_decode(&f), "tower-lsp-server could not decode {}", String::from_utf8_lossy(&f));
         }
     }
 }

@@ -129,14 +129,14 @@ pub fn check(body: &[u8], ids: &IdMap) -> Vec<Checked> {
         }
     };
     let mut body = text.into_owned();
+    // Editors built on JavaScript strings can send lone UTF-16 surrogates (`\ud800`), which
+    // tower-lsp-server's parser refuses (serde_json's validating pass does not look at them):
+    // replace them with U+FFFD rather than lose the whole message.
+    if has_surrogate_escape(&body) {
+        body = replace_lone_surrogates(&body);
+    }
     if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
-        // Editors built on JavaScript strings can send lone UTF-16 surrogates, which strict JSON
-        // parsers refuse: replace them with U+FFFD rather than lose the whole message.
-        let fixed = has_surrogate_escape(&body).then(|| replace_lone_surrogates(&body));
-        match fixed {
-            Some(f) if serde_json::from_slice::<serde::de::IgnoredAny>(&f).is_ok() => body = f,
-            _ => return vec![refuse(Value::Null, PARSE_ERROR, format!("not valid JSON ({e})"))],
-        }
+        return vec![refuse(Value::Null, PARSE_ERROR, format!("not valid JSON ({e})"))];
     }
     let mut scan = Scan::default();
     scan.advance(&body);
@@ -528,6 +528,15 @@ mod tests {
         let Checked::Forward(bytes) = c else { panic!("{c:?}") };
         let v: Value = serde_json::from_slice(&bytes).unwrap();
         assert!(v["params"]["id"].as_str().unwrap().starts_with(STAND_IN_PREFIX));
+    }
+
+    #[test]
+    fn a_lone_surrogate_in_a_message_is_replaced_before_tower_sees_it() {
+        let ids = IdMap::default();
+        let c = one(r#"{"jsonrpc":"2.0","method":"textDocument/didOpen","params":{"text":"a\ud800b"}}"#, &ids);
+        let Checked::Forward(bytes) = c else { panic!("{c:?}") };
+        let v: tower_lsp_server::jsonrpc::Request = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v.params().unwrap()["text"], "a\u{fffd}b");
     }
 
     #[test]
