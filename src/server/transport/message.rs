@@ -157,13 +157,15 @@ fn refuse(id: Value, code: i64, reason: String) -> Checked {
 /// LSP does not use JSON-RPC batches: each request in one gets its own error answer.
 fn refuse_batch(body: &[u8], ids: &IdMap) -> Vec<Checked> {
     const WHY: &str = "JSON-RPC batches are not supported (LSP sends one message per frame)";
-    let items: Vec<Value> = serde_json::from_slice(body).unwrap_or_default();
-    let mut out: Vec<Checked> = items
-        .iter()
-        .filter_map(|item| {
-            let raw = item.get("id").map(Value::to_string)?;
-            match classify_id(&raw, ids) {
-                Ok(IdKind::Plain(id)) => Some(refuse(id, INVALID_REQUEST, WHY.into())),
+    let mut out: Vec<Checked> = array_elements(body)
+        .into_iter()
+        .filter(|r| body[r.start] == b'{')
+        .filter_map(|r| {
+            let item = &body[r];
+            let members = top_level_members(item).ok()?;
+            let (_, id) = members.into_iter().find(|(k, _)| k == "id")?;
+            match classify_id(&String::from_utf8_lossy(&item[id]), ids) {
+                Ok(IdKind::Plain(id)) if !id.is_null() => Some(refuse(id, INVALID_REQUEST, WHY.into())),
                 Ok(IdKind::Mapped(stand_in)) => Some(refuse(Value::String(stand_in), INVALID_REQUEST, WHY.into())),
                 _ => None,
             }
@@ -173,6 +175,32 @@ fn refuse_batch(body: &[u8], ids: &IdMap) -> Vec<Checked> {
         out.push(refuse(Value::Null, INVALID_REQUEST, WHY.into()));
     }
     out
+}
+
+/// The raw ranges of a top-level array's elements (the text is known to be valid JSON).
+fn array_elements(body: &[u8]) -> Vec<Range<usize>> {
+    let skip_ws = |mut i: usize| {
+        while body.get(i).is_some_and(u8::is_ascii_whitespace) {
+            i += 1;
+        }
+        i
+    };
+    let mut out = Vec::new();
+    let mut i = skip_ws(0) + 1; // past `[`
+    loop {
+        i = skip_ws(i);
+        match body.get(i) {
+            Some(b']') | None => return out,
+            Some(b',') => i = skip_ws(i + 1),
+            _ => {}
+        }
+        let end = value_end(body, i);
+        if end <= i {
+            return out;
+        }
+        out.push(i..end);
+        i = end;
+    }
 }
 
 fn check_object(body: Vec<u8>, ids: &IdMap) -> Checked {
@@ -507,9 +535,12 @@ mod tests {
     #[test]
     fn batches_scalars_depth_and_bad_json() {
         let ids = IdMap::default();
-        let v = check(br#"[{"jsonrpc":"2.0","id":1,"method":"a"},{"jsonrpc":"2.0","method":"n"},{"id":"z"}]"#, &ids);
-        let got: Vec<_> = v.iter().map(code_and_id).collect();
-        assert_eq!(got, [(INVALID_REQUEST, json!(1)), (INVALID_REQUEST, json!("z"))]);
+        let batch = br#"[{"jsonrpc":"2.0","id":1,"method":"a"}, 7, {"jsonrpc":"2.0","method":"n"},{"id":"z"},
+            {"id":123456789012345678901234567890}]"#;
+        let got: Vec<_> = check(batch, &ids).iter().map(code_and_id).collect();
+        assert_eq!(got[..2], [(INVALID_REQUEST, json!(1)), (INVALID_REQUEST, json!("z"))]);
+        let answer = format!(r#"{{"jsonrpc":"2.0","error":{{}},"id":{}}}"#, got[2].1);
+        assert!(ids.restore(answer.as_bytes()).unwrap().ends_with(b"123456789012345678901234567890}"));
         assert_eq!(code_and_id(&one("[]", &ids)), (INVALID_REQUEST, Value::Null));
         assert_eq!(code_and_id(&one("42", &ids)), (INVALID_REQUEST, Value::Null));
         let deep =
