@@ -24,11 +24,12 @@ fn main() -> anyhow::Result<()> {
     match args.command {
         None | Some(Command::Serve) => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            runtime.block_on(server::serve(Arc::new(Engine::default())));
+            let code = runtime.block_on(server::serve(Arc::new(Engine::default())));
             // The stdin reader sits on a blocking thread that would keep the process alive after
             // `exit`; don't wait for it.
             runtime.shutdown_timeout(std::time::Duration::from_millis(50));
-            Ok(())
+            // LSP: `exit` after `shutdown` is success, without it failure.
+            std::process::exit(code)
         }
         Some(Command::Complete { location, json }) => cli::complete(&location, json),
         Some(Command::Doctor) => {

@@ -12,7 +12,10 @@ use std::{
     future::Future,
     panic::AssertUnwindSafe,
     path::PathBuf,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 
 use futures_util::FutureExt;
@@ -27,7 +30,7 @@ use tower_lsp_server::{
 use crate::{
     completion::inline::{InlineAnswer, InlineOutcome, InlineRequest},
     config::{self, Layer, Problem},
-    documents::Encoding,
+    documents::{DocumentError, Encoding},
     engine::Accepted,
     engine::{Engine, EngineError},
     providers::{Task, router::Availability},
@@ -59,17 +62,21 @@ struct Session {
     show_document: bool,
     /// How an edit action's WorkspaceEdit reaches the client.
     edit_delivery: EditDelivery,
+    /// The user was told once that a `didChange` was refused.
+    refused_change_shown: bool,
 }
 
 pub struct Backend {
     pub(crate) client: Client,
     pub(crate) engine: Arc<Engine>,
     session: Mutex<Session>,
+    /// Set by `shutdown`: the exit code depends on it (LSP: 0 after shutdown, else 1).
+    shut_down: Arc<AtomicBool>,
 }
 
 impl Backend {
     pub fn new(client: Client, engine: Arc<Engine>) -> Backend {
-        Backend { client, engine, session: Mutex::new(Session::default()) }
+        Backend { client, engine, session: Mutex::new(Session::default()), shut_down: Arc::default() }
     }
 
     fn session(&self) -> std::sync::MutexGuard<'_, Session> {
@@ -144,6 +151,20 @@ impl Backend {
         }
     }
 
+    /// A `didChange` batch that could not apply: the log and the client's log every time, a
+    /// pop-up once per session (the editor and the server now disagree on the text until the
+    /// next full sync, e.g. reopening the file).
+    async fn report_refused_change(&self, why: String) {
+        tracing::warn!("didChange: {why}");
+        self.client.log_message(MessageType::Warning, format!("Switchboard: {why}")).await;
+        let first = !std::mem::replace(&mut self.session().refused_change_shown, true);
+        if first {
+            let hint = "Switchboard refused an edit it could not apply and may now see different text than the \
+                        editor; reopen the file to resynchronise (details in the log).";
+            self.client.show_message(MessageType::Warning, hint).await;
+        }
+    }
+
     async fn report_problems(&self, problems: &[Problem]) {
         if problems.is_empty() {
             return;
@@ -164,7 +185,7 @@ impl Backend {
 
     /// Answers a message the transport guard could not pass on (see `transport`).
     async fn invalid_message(&self, params: InvalidMessageParams) -> Result<()> {
-        Err(Error { code: ErrorCode::InvalidRequest, message: params.reason.into(), data: None })
+        Err(Error { code: ErrorCode::from(params.code), message: params.reason.into(), data: None })
     }
 
     async fn document_text(&self, params: DocumentTextParams) -> Result<DocumentTextResult> {
@@ -208,6 +229,7 @@ pub(crate) enum EditDelivery {
 
 #[derive(Debug, Deserialize)]
 pub struct InvalidMessageParams {
+    code: i64,
     reason: String,
 }
 
@@ -348,6 +370,7 @@ impl LanguageServer for Backend {
     }
 
     async fn shutdown(&self) -> Result<()> {
+        self.shut_down.store(true, Ordering::SeqCst);
         if let Err(e) = self.engine.inline.stats.save() {
             tracing::warn!("saving statistics: {e}");
         }
@@ -364,11 +387,15 @@ impl LanguageServer for Backend {
         let id = params.text_document;
         let uri = id.text_document_identifier.uri.0;
         let changes: Vec<_> = params.content_changes.into_iter().map(convert::change).collect();
-        guard_sync("didChange", || {
-            if let Err(e) = self.engine.change(&uri, id.version, &changes, enc) {
-                tracing::warn!("didChange: {e}");
-            }
+        let mut refused = None;
+        guard_sync("didChange", || match self.engine.change(&uri, id.version, &changes, enc) {
+            Err(e @ EngineError::Document(DocumentError::RefusedChange { .. })) => refused = Some(e.to_string()),
+            Err(e) => tracing::warn!("didChange: {e}"),
+            Ok(()) => {}
         });
+        if let Some(why) = refused {
+            self.report_refused_change(why).await;
+        }
     }
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
@@ -532,16 +559,19 @@ impl LanguageServer for Backend {
     }
 }
 
-/// Serves LSP over stdin/stdout until the client says `exit` or closes the pipe.
-pub async fn serve(engine: Arc<Engine>) {
+/// Serves LSP over stdin/stdout until the client says `exit` or closes the pipe. Returns the
+/// process exit code the LSP spec asks for: 0 if `shutdown` came first, else 1.
+pub async fn serve(engine: Arc<Engine>) -> i32 {
     let (service, socket) = LspService::build(|client| Backend::new(client, engine))
         .custom_method("switchboard/documentText", Backend::document_text)
         .custom_method(transport::INVALID_MESSAGE, Backend::invalid_message)
         // tower-lsp-server has no handler of its own for the progress cancel button yet.
         .custom_method("window/workDoneProgress/cancel", Backend::progress_cancel)
         .finish();
-    Server::new(transport::guarded(tokio::io::stdin()), tokio::io::stdout(), socket)
-        .concurrency_level(8)
-        .serve(service)
-        .await;
+    let shut_down = service.inner().shut_down.clone();
+    let (input, output, flushed) = transport::wire(tokio::io::stdin(), tokio::io::stdout());
+    Server::new(input, output, socket).concurrency_level(8).serve(service).await;
+    // The last answers (to `shutdown`, say) are still on their way to stdout.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), flushed).await;
+    if shut_down.load(Ordering::SeqCst) { 0 } else { 1 }
 }
