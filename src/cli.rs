@@ -269,6 +269,14 @@ fn static_report(config: &Config, root: Option<&Path>) -> String {
         };
         let _ = writeln!(out, "  {var}: {state}");
     }
+    let policy = crate::privacy::Policy::new(root, &config.privacy.exclude, &config.privacy.local_only);
+    let settings = crate::privacy::Settings::from_config(config);
+    out.push_str(&crate::privacy::doctor_section(
+        &policy,
+        &settings,
+        &config.privacy.exclude,
+        &config.privacy.local_only,
+    ));
     let _ = writeln!(out, "\nRoutes");
     for (task, chain) in &config.routes {
         let _ = writeln!(out, "  {task:<9} {}", chain.join(" → "));

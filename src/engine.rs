@@ -16,6 +16,7 @@ use crate::{
     config::Config,
     context,
     documents::{Change, Document, DocumentError, Encoding, Position},
+    privacy::{self, Verdict},
     providers::{ModelRequest, Task},
     syntax::{LanguageInfo, Languages, SyntaxTree},
     upstream::Upstream,
@@ -37,6 +38,9 @@ const HOT_TREES: usize = 8;
 /// the edited tree — every node already moved to where the edits put its text, only the structure
 /// at the edit itself is out of date — while a background thread reparses.
 const DEFER_REPARSE_BYTES: usize = 512 * 1024;
+/// How long a document's privacy verdict is trusted before the rules (and `.switchboardignore`
+/// files on disk) are consulted again.
+const PRIVACY_RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// One open document and what the engine derived from it.
 #[derive(Debug, Clone)]
@@ -55,6 +59,9 @@ pub struct DocState {
     reparse_pending: bool,
     /// Binary or oversized: kept verbatim, never parsed or mined for symbols.
     pub plain: bool,
+    /// Whether the document's content may go upstream (exclusions, local-only paths).
+    pub privacy: Verdict,
+    privacy_at: Instant,
 }
 
 impl DocState {
@@ -74,6 +81,8 @@ impl DocState {
             syntax_dropped: false,
             reparse_pending: false,
             plain,
+            privacy: Verdict::Allowed,
+            privacy_at: Instant::now(),
         }
     }
 
@@ -143,6 +152,8 @@ pub struct Engine {
     pub inline: InlineEngine,
     /// `prompt_cache_key` for this workspace, so the provider's cache buckets its requests together.
     cache_key: RwLock<String>,
+    /// Which files never go upstream, for this workspace and configuration.
+    privacy: RwLock<Arc<privacy::Policy>>,
 }
 
 /// The editor's accept signal (the inline item's command), as the engine needs it.
@@ -173,6 +184,7 @@ impl Engine {
         let inline = InlineEngine::default();
         inline.set_debounce(config.completion.debounce_ms);
         inline.stats.set_prices(prices(&config));
+        let policy = privacy::Policy::new(None, &config.privacy.exclude, &config.privacy.local_only);
         Engine {
             docs: Arc::new(DashMap::new()),
             config: RwLock::new(Arc::new(config)),
@@ -180,6 +192,7 @@ impl Engine {
             hot: Mutex::new(VecDeque::new()),
             inline,
             cache_key: RwLock::new("switchboard:default".into()),
+            privacy: RwLock::new(Arc::new(policy)),
         }
     }
 
@@ -192,7 +205,9 @@ impl Engine {
 
     /// Installs a new configuration and rebuilds the providers; returns the providers' problems.
     pub fn set_config(&self, config: Config) -> Vec<crate::config::Problem> {
-        let (upstream, problems) = Upstream::build(&config);
+        let (upstream, mut problems) = Upstream::build(&config);
+        let root = self.privacy().root().map(std::path::Path::to_path_buf);
+        problems.extend(self.set_privacy(root.as_deref(), &config));
         self.inline.set_debounce(config.completion.debounce_ms);
         self.inline.stats.set_prices(prices(&config));
         *self.upstream.write().unwrap_or_else(|p| p.into_inner()) = upstream;
@@ -206,7 +221,8 @@ impl Engine {
     }
 
     pub fn open(&self, uri: &str, language_id: &str, version: i32, text: &str) {
-        let state = DocState::new(Document::new(uri, language_id, version, text));
+        let mut state = DocState::new(Document::new(uri, language_id, version, text));
+        state.privacy = privacy::verdict_for_uri(&self.privacy(), uri);
         self.docs.insert(uri.to_owned(), state);
         self.touch(uri);
     }
@@ -274,6 +290,7 @@ impl Engine {
     pub fn snapshot(&self, uri: &str) -> Result<DocState, EngineError> {
         self.touch(uri);
         let mut entry = self.docs.get_mut(uri).ok_or_else(|| EngineError::UnknownDocument(uri.to_owned()))?;
+        self.recheck_privacy(uri, entry.value_mut());
         entry.ensure_parsed();
         Ok(entry.value().clone())
     }
@@ -284,6 +301,7 @@ impl Engine {
     pub fn snapshot_for_typing(&self, uri: &str) -> Result<DocState, EngineError> {
         self.touch(uri);
         let mut entry = self.docs.get_mut(uri).ok_or_else(|| EngineError::UnknownDocument(uri.to_owned()))?;
+        self.recheck_privacy(uri, entry.value_mut());
         self.parse_for_typing(uri, entry.value_mut());
         Ok(entry.value().clone())
     }
@@ -335,6 +353,30 @@ impl Engine {
     }
 }
 
+/// The answer in a file whose content may not go upstream: the local provider's, or nothing.
+fn local_only(
+    local: impl FnOnce() -> Option<(String, std::ops::Range<usize>)>,
+    reason: &str,
+    language: &str,
+    stats: &crate::completion::stats::Stats,
+) -> InlineOutcome {
+    let started = Instant::now();
+    match local() {
+        Some((text, range)) => {
+            stats.answered("local", language, started.elapsed());
+            InlineOutcome::Answer(inline::InlineAnswer {
+                text,
+                range,
+                provider: "local".into(),
+                model: String::new(),
+                latency: started.elapsed(),
+                from_cache: false,
+            })
+        }
+        None => InlineOutcome::Nothing { reason: reason.to_owned() },
+    }
+}
+
 /// Reparses `tree` (already edited to match `rope` at `version`) and installs it when the document
 /// is still at that version; otherwise the next typing request schedules another round.
 fn reparse_in_background(
@@ -376,6 +418,9 @@ impl Engine {
     /// Sets the workspace the server serves; its hash becomes the provider `prompt_cache_key`.
     pub fn set_workspace(&self, root: &std::path::Path) {
         use std::hash::{Hash, Hasher};
+        for p in self.set_privacy(Some(root), &self.config()) {
+            tracing::warn!("{p}");
+        }
         let mut h = std::collections::hash_map::DefaultHasher::new();
         root.hash(&mut h);
         *self.cache_key.write().unwrap_or_else(|p| p.into_inner()) = format!("switchboard:{:016x}", h.finish());
@@ -411,6 +456,71 @@ impl Engine {
         others
     }
 
+    /// The privacy rules in force (exclusions, local-only paths, `.switchboardignore`).
+    pub fn privacy(&self) -> Arc<privacy::Policy> {
+        self.privacy.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Rebuilds the privacy rules for `root` and `config` and re-judges every open document;
+    /// returns the patterns that were refused.
+    fn set_privacy(&self, root: Option<&std::path::Path>, config: &Config) -> Vec<crate::config::Problem> {
+        let policy = Arc::new(privacy::Policy::new(root, &config.privacy.exclude, &config.privacy.local_only));
+        let problems = policy
+            .problems
+            .iter()
+            .map(|m| crate::config::Problem {
+                origin: "configuration".into(),
+                line: None,
+                column: None,
+                message: m.clone(),
+                is_error: false,
+            })
+            .collect();
+        *self.privacy.write().unwrap_or_else(|p| p.into_inner()) = policy.clone();
+        for mut entry in self.docs.iter_mut() {
+            let verdict = privacy::verdict_for_uri(&policy, entry.key());
+            entry.privacy = verdict;
+            entry.privacy_at = Instant::now();
+        }
+        problems
+    }
+
+    /// Judges a document again when its verdict is older than [`PRIVACY_RECHECK`] (a
+    /// `.switchboardignore` may have changed on disk).
+    fn recheck_privacy(&self, uri: &str, state: &mut DocState) {
+        if state.privacy_at.elapsed() >= PRIVACY_RECHECK {
+            state.privacy = privacy::verdict_for_uri(&self.privacy(), uri);
+            state.privacy_at = Instant::now();
+        }
+    }
+
+    /// The verdict for an open document (`None` when it is not open).
+    pub fn privacy_verdict(&self, uri: &str) -> Option<Verdict> {
+        let mut entry = self.docs.get_mut(uri)?;
+        self.recheck_privacy(uri, entry.value_mut());
+        Some(entry.privacy.clone())
+    }
+
+    /// Open documents whose content may not go upstream, with the reason (for the doctor).
+    pub fn withheld_documents(&self) -> Vec<(String, Verdict)> {
+        let mut out: Vec<(String, Verdict)> = self
+            .docs
+            .iter()
+            .filter(|e| !e.privacy.allows_upstream())
+            .map(|e| (e.key().clone(), e.privacy.clone()))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// [`Engine::other_tables`] without the documents whose content may not go upstream: what a
+    /// prompt may quote from other files.
+    pub fn context_tables(&self, uri: &str, lang: Option<&LanguageInfo>) -> Vec<(Arc<str>, Arc<SymbolTable>)> {
+        let mut tables = self.other_tables(uri, lang);
+        tables.retain(|(u, _)| self.docs.get(&**u).is_some_and(|d| d.privacy.allows_upstream()));
+        tables
+    }
+
     /// The prompt for a completion at `offset` of `view`.
     fn prepare(
         &self,
@@ -421,7 +531,7 @@ impl Engine {
         shape: crate::completion::postprocess::Shape,
     ) -> Prepared {
         let config = self.config();
-        let others = self.other_tables(&view.uri, view.lang);
+        let others = self.context_tables(&view.uri, view.lang);
         let path = view.uri.strip_prefix("file://").unwrap_or(&view.uri).to_owned();
         let src = context::Source {
             path: &path,
@@ -488,6 +598,10 @@ impl Engine {
             let best = local.candidates.into_iter().next()?;
             Some((best.text, local.word.typed))
         };
+        if let Some(reason) = state.privacy.reason() {
+            // An excluded or local-only file: the route is filtered down to `local` before the router.
+            return Ok(local_only(local, reason, &view.language_id, &self.inline.stats));
+        }
         Ok(self.inline.complete(&upstream, view.clone(), req, prepare, local).await)
     }
 
@@ -499,6 +613,9 @@ impl Engine {
             return;
         }
         let Ok(state) = self.snapshot_for_typing(&a.uri) else { return };
+        if !state.privacy.allows_upstream() {
+            return;
+        }
         let mut view = Self::view(&state);
         let len = view.rope.len_bytes();
         let (start, end) = (a.start.min(len), a.end.min(len).max(a.start.min(len)));

@@ -83,6 +83,9 @@ pub async fn run(name: &str, location: &str, apply: bool, force: bool) -> anyhow
     }
     let action = Action::find(name, &config)?;
     let engine = Engine::new(config);
+    if let Some(root) = &root {
+        engine.set_workspace(root);
+    }
     let path = std::fs::canonicalize(&spot.file).unwrap_or_else(|_| spot.file.clone());
     let uri = edit::path_to_uri(&path);
     let lang = Languages::global().by_path(&uri).map(|l| l.id.clone()).unwrap_or_else(|| "plaintext".into());

@@ -63,6 +63,9 @@ pub fn prepare(
     others: &[(Arc<str>, Arc<SymbolTable>)],
     root: Option<&Path>,
 ) -> Result<Prepared, ActionError> {
+    if let Some(reason) = state.privacy.reason() {
+        return Err(ActionError::Withheld(reason.to_owned()));
+    }
     let rope = &state.doc.rope;
     let syntax = state.syntax.as_ref();
     let target = catalog::target(rope, syntax, selection).ok_or(ActionError::NoTarget)?;

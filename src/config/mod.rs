@@ -37,7 +37,45 @@ pub struct Config {
     pub trusted_workspaces: Vec<String>,
     /// `[pricing."model-id"] input = 0.25, output = 2.0`: USD per million tokens, for `switchboard stats`.
     pub pricing: BTreeMap<String, Price>,
+    /// `[privacy]`: what never goes upstream, and redaction.
+    pub privacy: PrivacyConfig,
+    pub log: LogConfig,
 }
+
+/// `[privacy]`. The lists are a union over every layer: a workspace may add patterns, never remove
+/// the user's.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct PrivacyConfig {
+    /// Files that never go upstream (gitignore syntax, relative to the workspace root), on top of
+    /// the built-in secret patterns and `.switchboardignore`.
+    pub exclude: Vec<String>,
+    /// Files answered by `local` only.
+    pub local_only: Vec<String>,
+    /// Redact secret-looking values from every request. Resolved keys are redacted regardless.
+    pub redact: bool,
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        PrivacyConfig { exclude: Vec::new(), local_only: Vec::new(), redact: true }
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct LogConfig {
+    /// Log every request's text (after redaction) at debug level. Only the user's own settings
+    /// may turn it on.
+    pub prompts: bool,
+}
+
+/// Lists merged as a union over the layers instead of replaced (`(table, key)`).
+const UNION_LISTS: &[(&str, &str)] = &[("privacy", "exclude"), ("privacy", "local_only")];
+/// Settings an untrusted workspace may not make: they would send secrets upstream or put prompts
+/// in the logs.
+const USER_ONLY: &[(&str, &str)] = &[("privacy", "redact"), ("log", "prompts")];
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct Price {
@@ -64,6 +102,8 @@ impl Config {
             actions: Vec::new(),
             trusted_workspaces: Vec::new(),
             pricing: BTreeMap::new(),
+            privacy: PrivacyConfig::default(),
+            log: LogConfig::default(),
         }
     }
 
@@ -380,7 +420,28 @@ pub fn apply_trust(layer: &mut Layer, trusted: bool, problems: &mut Vec<Problem>
             }
         }
     }
+    let mut user_only = Vec::new();
+    for (table, key) in USER_ONLY {
+        if let Some(Value::Object(t)) = root.get_mut(*table)
+            && t.remove(*key).is_some()
+        {
+            user_only.push(format!("{table}.{key}"));
+        }
+    }
     report_untrusted(&layer.origin, removed, text, problems);
+    for path in user_only {
+        let (line, column) = text.and_then(|t| locate_key(t, &path)).unzip();
+        problems.push(Problem {
+            origin: layer.origin.to_string(),
+            line,
+            column,
+            message: format!(
+                "`{path}` ignored: this workspace is not trusted, and the setting could send secrets upstream or put \
+                 prompts in the logs. Set it in your user config, or trust the workspace there"
+            ),
+            is_error: false,
+        });
+    }
 }
 
 /// One warning per setting an untrusted workspace could not make.
@@ -417,6 +478,27 @@ fn merge(base: &mut Value, over: Value) {
     }
 }
 
+/// Sets each of [`UNION_LISTS`] to the union of that list over the defaults and every layer, in
+/// order of appearance.
+fn union_lists(merged: &mut Value, layers: &[Layer]) {
+    let defaults = defaults_value();
+    for (table, key) in UNION_LISTS {
+        let mut all: Vec<Value> = Vec::new();
+        for value in defaults.iter().chain(layers.iter().map(|l| &l.value)) {
+            if let Some(Value::Array(items)) = value.get(*table).and_then(|t| t.get(*key)) {
+                for item in items {
+                    if !all.contains(item) {
+                        all.push(item.clone());
+                    }
+                }
+            }
+        }
+        if let Some(Value::Object(t)) = merged.get_mut(*table) {
+            t.insert((*key).to_owned(), Value::Array(all));
+        }
+    }
+}
+
 /// Merges the layers over the defaults. Cross-layer checks (routes naming unknown providers) are
 /// added to `problems`.
 pub fn build(layers: &[Layer], problems: &mut Vec<Problem>) -> Config {
@@ -424,6 +506,7 @@ pub fn build(layers: &[Layer], problems: &mut Vec<Problem>) -> Config {
     for layer in layers {
         merge(&mut merged, layer.value.clone());
     }
+    union_lists(&mut merged, layers);
     let config: Config = match serde_json::from_value(merged) {
         Ok(c) => c,
         Err(e) => {
@@ -661,6 +744,23 @@ mod tests {
         assert_eq!(c.route("inline", "python"), ["ollama", "local"]);
         assert_eq!(c.route("inline", "rust"), ["codex", "local"]);
         assert!(problems.iter().any(|p| p.message.contains("`ollama`")));
+    }
+
+    #[test]
+    fn privacy_lists_are_a_union_and_the_switches_are_the_users() {
+        let (user, _) = toml_layer("[privacy]\nexclude = [\"confidential/**\"]\nlocal_only = [\"internal/\"]\n");
+        let text = "[privacy]\nexclude = [\"*.sql\"]\nlocal_only = []\nredact = false\n[log]\nprompts = true\n";
+        let (ws, _) = toml_layer(text);
+        let mut ws = ws.unwrap();
+        let mut problems = Vec::new();
+        apply_trust(&mut ws, false, &mut problems, Some(text));
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].to_string().contains("switchboard.toml:4:1: `privacy.redact` ignored"), "{}", problems[0]);
+        let c = build(&[user.unwrap(), ws], &mut Vec::new());
+        assert_eq!(c.privacy.exclude, ["confidential/**", "*.sql"]);
+        assert_eq!(c.privacy.local_only, ["internal/"], "an empty list removes nothing");
+        assert!(c.privacy.redact && !c.log.prompts);
+        assert!(Config::default().privacy.redact);
     }
 
     #[test]

@@ -281,8 +281,10 @@ impl CliState {
         }
     }
 
+    /// The last words of the agent's stderr, scrubbed of keys (an agent may print the one it was
+    /// refused with).
     fn stderr_tail(&self) -> String {
-        let s = self.tail.lock().unwrap_or_else(|e| e.into_inner());
+        let s = crate::privacy::scrub(&self.tail.lock().unwrap_or_else(|e| e.into_inner()));
         let t = s.trim();
         let start = t.len().saturating_sub(500);
         let start = (start..=t.len()).find(|i| t.is_char_boundary(*i)).unwrap_or(t.len());

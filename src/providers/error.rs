@@ -1,7 +1,8 @@
 //! Provider errors: what went wrong, whether to retry and when, and what the user should do.
 //!
 //! Messages never contain a key: they are built from the provider name, env var names and the
-//! upstream's error message (which masks keys itself).
+//! upstream's error message, from which `crate::privacy::scrub` takes every resolved key and any
+//! key-looking value (an upstream may echo the credential it refused).
 
 use std::time::{Duration, SystemTime};
 
@@ -124,6 +125,45 @@ impl ProviderError {
         }
     }
 
+    /// The same error with every text that came from upstream scrubbed of keys and key-looking
+    /// values (`crate::privacy::scrub`), so it can be logged, shown and returned.
+    pub fn scrubbed(self) -> Self {
+        use crate::privacy::scrub;
+        match self {
+            ProviderError::Auth { provider, message, hint } => {
+                ProviderError::Auth { provider, message: scrub(&message), hint }
+            }
+            ProviderError::NoKey { provider, message, hint } => {
+                ProviderError::NoKey { provider, message: scrub(&message), hint }
+            }
+            ProviderError::RateLimited { provider, message, retry_after, fatal } => {
+                ProviderError::RateLimited { provider, message: scrub(&message), retry_after, fatal }
+            }
+            ProviderError::Overloaded { provider, message, retry_after } => {
+                ProviderError::Overloaded { provider, message: scrub(&message), retry_after }
+            }
+            ProviderError::Server { provider, status, message, retry_after } => {
+                ProviderError::Server { provider, status, message: scrub(&message), retry_after }
+            }
+            ProviderError::BadRequest { provider, status, message } => {
+                ProviderError::BadRequest { provider, status, message: scrub(&message) }
+            }
+            ProviderError::ModelNotFound { provider, model, message } => {
+                ProviderError::ModelNotFound { provider, model, message: scrub(&message) }
+            }
+            ProviderError::Connect { provider, url, message } => {
+                ProviderError::Connect { provider, url: scrub(&url), message: scrub(&message) }
+            }
+            ProviderError::Stream { provider, code, message, retry_after } => {
+                ProviderError::Stream { provider, code: scrub(&code), message: scrub(&message), retry_after }
+            }
+            ProviderError::Config { provider, message } => ProviderError::Config { provider, message: scrub(&message) },
+            other @ (ProviderError::Timeout { .. }
+            | ProviderError::StreamClosed { .. }
+            | ProviderError::Refused { .. }) => other,
+        }
+    }
+
     /// The key is missing or was rejected: the user must act before this provider can work.
     pub fn is_auth(&self) -> bool {
         matches!(self, ProviderError::Auth { .. } | ProviderError::NoKey { .. })
@@ -154,7 +194,7 @@ impl ProviderError {
     pub(crate) fn in_stream(provider: &str, code: &str, message: &str) -> Self {
         let retry_after = parse_try_again(message);
         let provider = provider.to_owned();
-        let message = message.to_owned();
+        let message = crate::privacy::scrub(message);
         match code {
             "insufficient_quota" | "usage_not_included" => {
                 ProviderError::RateLimited { provider, message, retry_after: None, fatal: true }
@@ -187,7 +227,8 @@ pub(crate) fn classify_http(
     headers: &HeaderMap,
     body: &str,
 ) -> ProviderError {
-    let (kind, code, message) = error_body(body);
+    let body = crate::privacy::scrub(body);
+    let (kind, code, message) = error_body(&body);
     let message =
         if message.is_empty() { status.canonical_reason().unwrap_or("no message").to_owned() } else { message };
     let retry_after = header_retry_after(headers).or_else(|| parse_try_again(&message));
@@ -421,6 +462,29 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("retry-after", date(SystemTime::now() - Duration::from_secs(60)));
         assert_eq!(rl(h).retry_after(), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn keys_an_upstream_echoes_are_scrubbed() {
+        crate::privacy::remember_key("resolved-from-a-key-command-42");
+        let echo = classify(
+            401,
+            &[],
+            r#"{"error":{"message":"Incorrect API key provided: resolved-from-a-key-command-42","code":"invalid_api_key"}}"#,
+        );
+        assert!(echo.is_auth());
+        assert!(!echo.to_string().contains("resolved-from-a-key-command-42"), "{echo}");
+        let look_alike = classify(500, &[], "upstream said: sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123 is wrong");
+        assert!(!look_alike.to_string().contains("sk-ant-api03-abc"), "{look_alike}");
+        let in_stream = ProviderError::in_stream("codex", "invalid_api_key", "bad key resolved-from-a-key-command-42");
+        assert!(!in_stream.to_string().contains("resolved-from"), "{in_stream}");
+        let built = ProviderError::Server {
+            provider: "p".into(),
+            status: 500,
+            message: "resolved-from-a-key-command-42".into(),
+            retry_after: None,
+        };
+        assert!(!built.scrubbed().to_string().contains("resolved-from"));
     }
 
     #[test]

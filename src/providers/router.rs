@@ -311,11 +311,18 @@ pub struct Router {
     pub table: RouteTable,
     pub policy: Policy,
     breakers: Arc<Breakers>,
+    /// Redaction and prompt logging, applied to every request in [`Router::run`].
+    privacy: crate::privacy::Settings,
 }
 
 impl Router {
     pub fn new(table: RouteTable, policy: Policy) -> Self {
-        Router { table, policy, breakers: Arc::new(Breakers::new(policy)) }
+        Router { table, policy, breakers: Arc::new(Breakers::new(policy)), privacy: Default::default() }
+    }
+
+    pub fn with_privacy(mut self, privacy: crate::privacy::Settings) -> Self {
+        self.privacy = privacy;
+        self
     }
 
     pub fn breakers(&self) -> &Breakers {
@@ -359,7 +366,12 @@ impl Router {
     }
 
     /// Tries the chain in order and returns the first stream that produced an event.
+    ///
+    /// Every request passes `crate::privacy::outbound` here, before any provider sees it: this is
+    /// the one place where secrets are redacted, and where the answer gets them back.
     pub async fn run(&self, req: ModelRequest, chain: &[Link]) -> Result<Served, RouteError> {
+        let outbound = crate::privacy::outbound(req, &self.privacy);
+        let req = outbound.request.clone();
         let started = Instant::now();
         let interactive = req.task.is_interactive();
         let mut attempts = Vec::new();
@@ -388,7 +400,7 @@ impl Router {
                     }
                 }
                 tries += 1;
-                match start(provider.as_ref(), req.clone()).await {
+                match start(provider.as_ref(), req.clone()).await.map_err(ProviderError::scrubbed) {
                     Ok(stream) => {
                         self.breakers.on_success(&name);
                         let record = AnswerRecord {
@@ -400,8 +412,13 @@ impl Router {
                             stop_reason: None,
                             attempts,
                         };
-                        let stream = self.recorded(stream, record, started);
-                        return Ok(stream);
+                        let stream = crate::privacy::scrub_stream_errors(stream);
+                        return Ok(match self.recorded(stream, record, started) {
+                            Served::Remote { stream, record } => {
+                                Served::Remote { stream: outbound.restore(stream, provider.name()), record }
+                            }
+                            local => local,
+                        });
                     }
                     Err(err) => {
                         self.breakers.on_failure(&name, &err, Instant::now());

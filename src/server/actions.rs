@@ -286,7 +286,7 @@ fn prepare(backend: &Backend, action: Action, args: &RunArgs) -> std::result::Re
     }
     let selection = byte_range(&state.doc, &args.range, backend.encoding());
     let root = backend.root();
-    let others = backend.engine.other_tables(&args.uri, state.lang);
+    let others = backend.engine.context_tables(&args.uri, state.lang);
     run::prepare(action, &state, selection, &args.diagnostics, &others, root.as_deref())
 }
 

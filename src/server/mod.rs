@@ -115,6 +115,18 @@ impl Backend {
 
     /// Tells plugins that show it (`experimental.switchboard.status`) who served the last request.
     pub(crate) async fn send_status(&self, task: &str, answer: Option<&InlineAnswer>, error: Option<String>) {
+        self.send_status_for(None, task, answer, error).await;
+    }
+
+    /// [`Backend::send_status`] for a document: adds `"privacy": "excluded" | "local-only"` when
+    /// its content may not go upstream.
+    pub(crate) async fn send_status_for(
+        &self,
+        uri: Option<&str>,
+        task: &str,
+        answer: Option<&InlineAnswer>,
+        error: Option<String>,
+    ) {
         if !self.session().status_view {
             return;
         }
@@ -135,6 +147,7 @@ impl Backend {
             "model": answer.map(|a| a.model.clone()),
             "latencyMs": answer.map(|a| a.latency.as_millis() as u64),
             "error": error,
+            "privacy": uri.and_then(|u| self.engine.privacy_verdict(u)).and_then(|v| v.label()),
         });
         self.client.send_notification::<StatusNotification>(params).await;
     }
@@ -494,12 +507,15 @@ impl LanguageServer for Backend {
                         cached = answer.from_cache,
                         "inline answer"
                     );
-                    self.send_status("inline", Some(&answer), None).await;
+                    self.send_status_for(Some(&uri), "inline", Some(&answer), None).await;
                     let item = convert::inline_answer(&snapshot.doc, &answer, enc);
                     Ok(Some(InlineCompletionList { items: vec![item] }.into()))
                 }
                 InlineOutcome::Nothing { reason } => {
                     tracing::debug!("inline: nothing at {uri}:{offset}: {reason}");
+                    if self.engine.privacy_verdict(&uri).is_some_and(|v| !v.allows_upstream()) {
+                        self.send_status_for(Some(&uri), "inline", None, None).await;
+                    }
                     Ok(None)
                 }
                 InlineOutcome::Superseded => Err(Error::request_cancelled()),
@@ -544,9 +560,10 @@ impl LanguageServer for Backend {
                 }
                 "switchboard.doctor" => {
                     let root = self.root();
-                    let report =
+                    let mut report =
                         crate::cli::doctor_report(&self.engine.config(), &self.engine.upstream(), root.as_deref())
                             .await;
+                    report.push_str(&crate::privacy::withheld_report(&self.engine.withheld_documents()));
                     Ok(Some(Value::String(report)))
                 }
                 other => Err(Error::invalid_params(format!(
