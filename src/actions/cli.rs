@@ -153,7 +153,7 @@ pub async fn run(name: &str, location: &str, apply: bool) -> anyhow::Result<()> 
 }
 
 /// Plans the edit against `current` (the file under test, as it is now).
-fn plan(p: &run::Prepared, answer: &str, current: &str) -> anyhow::Result<Planned> {
+pub(crate) fn plan(p: &run::Prepared, answer: &str, current: &str) -> anyhow::Result<Planned> {
     Ok(match &p.tests {
         None => edit::plan_replacement(p, answer, Current { text: current, version: p.version })?,
         Some(TestLocation::SameFile) => {
@@ -187,7 +187,7 @@ fn read_text(path: &Path) -> anyhow::Result<String> {
 
 /// Writes the edited file next to the original and renames it over, so a crash never leaves
 /// half a file; the original's permissions are kept.
-fn write_atomically(file: &FileEdit) -> anyhow::Result<()> {
+pub(crate) fn write_atomically(file: &FileEdit) -> anyhow::Result<()> {
     let path = edit::uri_to_path(&file.uri).context("the edit's target is not a file")?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;

@@ -6,6 +6,7 @@
 
 mod actions;
 mod convert;
+mod symbols;
 mod transport;
 
 use std::{
@@ -59,6 +60,8 @@ struct Session {
     show_document: bool,
     /// How an edit action's WorkspaceEdit reaches the client.
     edit_delivery: EditDelivery,
+    /// The client takes nested `DocumentSymbol[]` (else flat `SymbolInformation[]`).
+    hierarchical_symbols: bool,
 }
 
 pub struct Backend {
@@ -316,6 +319,7 @@ impl LanguageServer for Backend {
                 s.work_done_progress = window.and_then(|w| w.work_done_progress).unwrap_or(false);
                 s.show_document = window.and_then(|w| w.show_document.as_ref()).is_some_and(|d| d.support);
                 s.edit_delivery = edit_delivery(&params.capabilities);
+                s.hierarchical_symbols = symbols::hierarchical(&params.capabilities);
                 s.encoding = encoding;
                 s.root = root;
                 s.file_layers = discovered.layers;
@@ -479,6 +483,15 @@ impl LanguageServer for Backend {
             }
         })
         .await
+    }
+
+    async fn document_symbol(&self, params: DocumentSymbolParams) -> Result<Option<DocumentSymbolResponse>> {
+        let hierarchical = self.session().hierarchical_symbols;
+        guard(symbols::document_symbols(self, params, hierarchical)).await
+    }
+
+    async fn symbol(&self, params: WorkspaceSymbolParams) -> Result<Option<WorkspaceSymbolResponse>> {
+        guard(symbols::workspace_symbols(self, params)).await
     }
 
     async fn code_action(&self, params: CodeActionParams) -> Result<Option<Vec<CodeActionResponse>>> {
