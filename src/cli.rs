@@ -66,6 +66,13 @@ pub enum Command {
     Doctor,
     /// Print local usage statistics: requests, cache hits, latency, tokens and estimated cost.
     Stats,
+    /// Speak MCP over stdin/stdout, for Claude Code, Codex and other agents (tools: complete,
+    /// explain, refactor, fix, document, tests, symbols, context).
+    Mcp {
+        /// The workspace the tools may read and write (default: the current directory).
+        #[arg(long)]
+        root: Option<PathBuf>,
+    },
 }
 
 /// `FILE:LINE:COL`, split from the right so paths may contain colons.

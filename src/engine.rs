@@ -22,6 +22,11 @@ use crate::{
     upstream::Upstream,
 };
 
+mod preview;
+mod symbols;
+
+pub use symbols::{DocumentOutline, SymbolMatch};
+
 /// Tables of documents up to this size (about the 120 lines the near-cursor scan covers) are rebuilt
 /// on every request that finds them stale; larger ones at most every [`TABLE_REFRESH_MS`], since a
 /// rebuild runs the identifier, definition and import queries over the whole file (3 ms for a

@@ -10,6 +10,7 @@ pub mod context;
 pub mod documents;
 pub mod engine;
 pub mod files;
+pub mod mcp;
 pub mod privacy;
 pub mod providers;
 pub mod server;

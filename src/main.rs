@@ -44,6 +44,17 @@ fn main() -> anyhow::Result<()> {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(switchboard::actions::cli::run(&name, &location, apply, force))
         }
+        Some(Command::Mcp { root }) => {
+            let root = match root {
+                Some(r) => r,
+                None => std::env::current_dir()?,
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let result = runtime.block_on(switchboard::mcp::serve(&root));
+            // As for `serve`: the stdin reader's blocking thread must not keep the process alive.
+            runtime.shutdown_timeout(std::time::Duration::from_millis(50));
+            result
+        }
         Some(Command::Stats) => {
             print!("{}", switchboard::completion::stats::report());
             Ok(())

@@ -170,7 +170,7 @@ pub async fn run(name: &str, location: &str, apply: bool, force: bool) -> anyhow
 }
 
 /// Plans the edit against `current` (the file under test, as it is now).
-fn plan(p: &run::Prepared, answer: &str, current: &str) -> anyhow::Result<Planned> {
+pub(crate) fn plan(p: &run::Prepared, answer: &str, current: &str) -> anyhow::Result<Planned> {
     Ok(match &p.tests {
         None => edit::plan_replacement(p, answer, Current { text: current, version: p.version })?,
         Some(TestLocation::SameFile) => {

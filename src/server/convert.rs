@@ -146,6 +146,8 @@ pub fn initialize_result(enc: Encoding) -> InitializeResult {
                 ..Default::default()
             }),
             inline_completion_provider: Some(true.into()),
+            document_symbol_provider: Some(true.into()),
+            workspace_symbol_provider: Some(true.into()),
             code_action_provider: Some(
                 CodeActionOptions {
                     code_action_kinds: Some(vec![

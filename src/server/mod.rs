@@ -6,6 +6,7 @@
 
 mod actions;
 mod convert;
+mod symbols;
 mod transport;
 
 use std::{
@@ -64,6 +65,8 @@ struct Session {
     edit_delivery: EditDelivery,
     /// The user was told once that a `didChange` was refused.
     refused_change_shown: bool,
+    /// The client takes nested `DocumentSymbol[]` (else flat `SymbolInformation[]`).
+    hierarchical_symbols: bool,
 }
 
 pub struct Backend {
@@ -351,6 +354,7 @@ impl LanguageServer for Backend {
                 s.work_done_progress = window.and_then(|w| w.work_done_progress).unwrap_or(false);
                 s.show_document = window.and_then(|w| w.show_document.as_ref()).is_some_and(|d| d.support);
                 s.edit_delivery = edit_delivery(&params.capabilities);
+                s.hierarchical_symbols = symbols::hierarchical(&params.capabilities);
                 s.encoding = encoding;
                 s.root = root;
                 s.file_layers = discovered.layers;
@@ -522,6 +526,15 @@ impl LanguageServer for Backend {
             }
         })
         .await
+    }
+
+    async fn document_symbol(&self, params: DocumentSymbolParams) -> Result<Option<DocumentSymbolResponse>> {
+        let hierarchical = self.session().hierarchical_symbols;
+        guard(symbols::document_symbols(self, params, hierarchical)).await
+    }
+
+    async fn symbol(&self, params: WorkspaceSymbolParams) -> Result<Option<WorkspaceSymbolResponse>> {
+        guard(symbols::workspace_symbols(self, params)).await
     }
 
     async fn code_action(&self, params: CodeActionParams) -> Result<Option<Vec<CodeActionResponse>>> {
