@@ -8,11 +8,15 @@ use std::time::{Duration, SystemTime};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 
+use super::Truncation;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeoutPhase {
     Connect,
     FirstByte,
     Idle,
+    /// The request's overall deadline (`total_ms`).
+    Total,
 }
 
 impl std::fmt::Display for TimeoutPhase {
@@ -21,6 +25,7 @@ impl std::fmt::Display for TimeoutPhase {
             TimeoutPhase::Connect => "connecting",
             TimeoutPhase::FirstByte => "waiting for the first byte",
             TimeoutPhase::Idle => "waiting for the next event",
+            TimeoutPhase::Total => "before the answer was complete (`total_ms`)",
         })
     }
 }
@@ -61,6 +66,9 @@ pub enum ProviderError {
     Refused { provider: String, url: String },
     #[error("{provider}: {message}")]
     Config { provider: String, message: String },
+    /// A deadline or size cap ended the stream (see `Truncation`); `message` says which and why.
+    #[error("{provider}: {message}")]
+    Truncated { provider: String, reason: Truncation, message: String },
 }
 
 /// Stream error codes that mean "do not try again" (Codex CLI's list plus Anthropic's billing).
@@ -91,7 +99,8 @@ impl ProviderError {
             | ProviderError::StreamClosed { provider, .. }
             | ProviderError::Stream { provider, .. }
             | ProviderError::Refused { provider, .. }
-            | ProviderError::Config { provider, .. } => provider,
+            | ProviderError::Config { provider, .. }
+            | ProviderError::Truncated { provider, .. } => provider,
         }
     }
 
@@ -138,6 +147,26 @@ impl ProviderError {
         ProviderError::Timeout { provider: provider.to_owned(), phase, after }
     }
 
+    /// The answer was cut at the deadline or a size cap; `partial` when some text had arrived.
+    pub(crate) fn truncated(provider: &str, reason: Truncation, limit: &str, partial: bool) -> Self {
+        let message = match (reason, partial) {
+            (Truncation::Deadline, true) => {
+                format!(
+                    "the answer was still streaming after {limit} and was cut off (raise `total_ms` to wait longer)"
+                )
+            }
+            (Truncation::Deadline, false) => format!("no answer within {limit} (raise `total_ms` to wait longer)"),
+            (Truncation::Size, true) => format!("the answer passed {limit} and was cut off"),
+            (Truncation::Size, false) => format!("the upstream sent more than {limit} without an answer"),
+        };
+        ProviderError::Truncated { provider: provider.to_owned(), reason, message }
+    }
+
+    /// One SSE event or NDJSON line over the cap, or bytes that are not UTF-8: the stream is unreadable.
+    pub(crate) fn unreadable(provider: &str, code: &str, message: String) -> Self {
+        ProviderError::Stream { provider: provider.to_owned(), code: code.to_owned(), message, retry_after: None }
+    }
+
     pub(crate) fn closed(provider: &str, expected: &str) -> Self {
         ProviderError::StreamClosed { provider: provider.to_owned(), expected: expected.to_owned() }
     }
@@ -179,7 +208,16 @@ pub(crate) fn classify_http(
     headers: &HeaderMap,
     body: &str,
 ) -> ProviderError {
-    let (kind, code, message) = error_body(body);
+    classify_parsed(cx, status, headers, error_body(body))
+}
+
+/// `classify_http` with the body already read as `(type, code, message)` by the provider's codec.
+pub(crate) fn classify_parsed(
+    cx: &ErrorContext<'_>,
+    status: StatusCode,
+    headers: &HeaderMap,
+    (kind, code, message): (String, String, String),
+) -> ProviderError {
     let message =
         if message.is_empty() { status.canonical_reason().unwrap_or("no message").to_owned() } else { message };
     let retry_after = header_retry_after(headers).or_else(|| parse_try_again(&message));
@@ -220,7 +258,13 @@ pub(crate) fn error_body(body: &str) -> (String, String, String) {
         }
     };
     let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else {
-        return (String::new(), String::new(), body.trim().chars().take(300).collect());
+        // Not JSON (an HTML page from a proxy, a body cut at its cap): the start of it is enough.
+        let text = body.trim();
+        let mut short: String = text.chars().take(160).collect();
+        if short.len() < text.len() {
+            short.push('…');
+        }
+        return (String::new(), String::new(), short);
     };
     let e = v.get("error").filter(|e| e.is_object()).unwrap_or(&v);
     let message = match v.get("error") {
