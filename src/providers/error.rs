@@ -9,11 +9,15 @@ use std::time::{Duration, SystemTime};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 
+use super::Truncation;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeoutPhase {
     Connect,
     FirstByte,
     Idle,
+    /// The request's overall deadline (`total_ms`).
+    Total,
 }
 
 impl std::fmt::Display for TimeoutPhase {
@@ -22,6 +26,7 @@ impl std::fmt::Display for TimeoutPhase {
             TimeoutPhase::Connect => "connecting",
             TimeoutPhase::FirstByte => "waiting for the first byte",
             TimeoutPhase::Idle => "waiting for the next event",
+            TimeoutPhase::Total => "before the answer was complete (`total_ms`)",
         })
     }
 }
@@ -65,6 +70,9 @@ pub enum ProviderError {
     Refused { provider: String, url: String },
     #[error("{provider}: {message}")]
     Config { provider: String, message: String },
+    /// A deadline or size cap ended the stream (see `Truncation`); `message` says which and why.
+    #[error("{provider}: {message}")]
+    Truncated { provider: String, reason: Truncation, message: String },
 }
 
 /// Stream error codes that mean "do not try again" (Codex CLI's list plus Anthropic's billing).
@@ -96,7 +104,8 @@ impl ProviderError {
             | ProviderError::StreamClosed { provider, .. }
             | ProviderError::Stream { provider, .. }
             | ProviderError::Refused { provider, .. }
-            | ProviderError::Config { provider, .. } => provider,
+            | ProviderError::Config { provider, .. }
+            | ProviderError::Truncated { provider, .. } => provider,
         }
     }
 
@@ -158,6 +167,9 @@ impl ProviderError {
                 ProviderError::Stream { provider, code: scrub(&code), message: scrub(&message), retry_after }
             }
             ProviderError::Config { provider, message } => ProviderError::Config { provider, message: scrub(&message) },
+            ProviderError::Truncated { provider, reason, message } => {
+                ProviderError::Truncated { provider, reason, message: scrub(&message) }
+            }
             other @ (ProviderError::Timeout { .. }
             | ProviderError::StreamClosed { .. }
             | ProviderError::Refused { .. }) => other,
@@ -184,6 +196,26 @@ impl ProviderError {
 
     pub(crate) fn timeout(provider: &str, phase: TimeoutPhase, after: Duration) -> Self {
         ProviderError::Timeout { provider: provider.to_owned(), phase, after }
+    }
+
+    /// The answer was cut at the deadline or a size cap; `partial` when some text had arrived.
+    pub(crate) fn truncated(provider: &str, reason: Truncation, limit: &str, partial: bool) -> Self {
+        let message = match (reason, partial) {
+            (Truncation::Deadline, true) => {
+                format!(
+                    "the answer was still streaming after {limit} and was cut off (raise `total_ms` to wait longer)"
+                )
+            }
+            (Truncation::Deadline, false) => format!("no answer within {limit} (raise `total_ms` to wait longer)"),
+            (Truncation::Size, true) => format!("the answer passed {limit} and was cut off"),
+            (Truncation::Size, false) => format!("the upstream sent more than {limit} without an answer"),
+        };
+        ProviderError::Truncated { provider: provider.to_owned(), reason, message }
+    }
+
+    /// One SSE event or NDJSON line over the cap, or bytes that are not UTF-8: the stream is unreadable.
+    pub(crate) fn unreadable(provider: &str, code: &str, message: String) -> Self {
+        ProviderError::Stream { provider: provider.to_owned(), code: code.to_owned(), message, retry_after: None }
     }
 
     pub(crate) fn closed(provider: &str, expected: &str) -> Self {
@@ -227,8 +259,19 @@ pub(crate) fn classify_http(
     headers: &HeaderMap,
     body: &str,
 ) -> ProviderError {
-    let body = crate::privacy::scrub(body);
-    let (kind, code, message) = error_body(&body);
+    classify_parsed(cx, status, headers, error_body(body))
+}
+
+/// `classify_http` with the body already read as `(type, code, message)` by the provider's codec.
+pub(crate) fn classify_parsed(
+    cx: &ErrorContext<'_>,
+    status: StatusCode,
+    headers: &HeaderMap,
+    (kind, code, message): (String, String, String),
+) -> ProviderError {
+    // Upstream text may echo the key: scrub it before it can become a message anywhere.
+    let (kind, code, message) =
+        (crate::privacy::scrub(&kind), crate::privacy::scrub(&code), crate::privacy::scrub(&message));
     let message =
         if message.is_empty() { status.canonical_reason().unwrap_or("no message").to_owned() } else { message };
     let retry_after = header_retry_after(headers).or_else(|| parse_try_again(&message));
@@ -269,7 +312,13 @@ pub(crate) fn error_body(body: &str) -> (String, String, String) {
         }
     };
     let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else {
-        return (String::new(), String::new(), body.trim().chars().take(300).collect());
+        // Not JSON (an HTML page from a proxy, a body cut at its cap): the start of it is enough.
+        let text = body.trim();
+        let mut short: String = text.chars().take(160).collect();
+        if short.len() < text.len() {
+            short.push('…');
+        }
+        return (String::new(), String::new(), short);
     };
     let e = v.get("error").filter(|e| e.is_object()).unwrap_or(&v);
     let message = match v.get("error") {
