@@ -171,7 +171,7 @@ impl Engine {
             tracing::warn!("{p}");
         }
         let inline = InlineEngine::default();
-        inline.set_debounce(config.completion.debounce_ms);
+        inline.configure(&config.completion);
         inline.stats.set_prices(prices(&config));
         Engine {
             docs: Arc::new(DashMap::new()),
@@ -193,7 +193,7 @@ impl Engine {
     /// Installs a new configuration and rebuilds the providers; returns the providers' problems.
     pub fn set_config(&self, config: Config) -> Vec<crate::config::Problem> {
         let (upstream, problems) = Upstream::build(&config);
-        self.inline.set_debounce(config.completion.debounce_ms);
+        self.inline.configure(&config.completion);
         self.inline.stats.set_prices(prices(&config));
         *self.upstream.write().unwrap_or_else(|p| p.into_inner()) = upstream;
         *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(config);
