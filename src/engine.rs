@@ -187,7 +187,7 @@ impl Engine {
             tracing::warn!("{p}");
         }
         let inline = InlineEngine::default();
-        inline.set_debounce(config.completion.debounce_ms);
+        inline.configure(&config.completion);
         inline.stats.set_prices(prices(&config));
         let policy = privacy::Policy::new(None, &config.privacy.exclude, &config.privacy.local_only);
         Engine {
@@ -213,7 +213,7 @@ impl Engine {
         let (upstream, mut problems) = Upstream::build(&config);
         let root = self.privacy().root().map(std::path::Path::to_path_buf);
         problems.extend(self.set_privacy(root.as_deref(), &config));
-        self.inline.set_debounce(config.completion.debounce_ms);
+        self.inline.configure(&config.completion);
         self.inline.stats.set_prices(prices(&config));
         *self.upstream.write().unwrap_or_else(|p| p.into_inner()) = upstream;
         *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(config);

@@ -140,6 +140,12 @@ pub struct CompletionConfig {
     pub max_output_tokens: u32,
     /// Most popup items the local provider returns.
     pub local_max_items: usize,
+    /// How long an inline stream whose request the editor cancelled stays alive for the next
+    /// request to join it, in ms.
+    pub cancel_grace_ms: u64,
+    /// Caps on one inline suggestion: the stream is cut (and closed) when it reaches them.
+    pub max_suggestion_bytes: usize,
+    pub max_suggestion_lines: usize,
 }
 
 impl Default for CompletionConfig {
@@ -151,6 +157,9 @@ impl Default for CompletionConfig {
             max_prompt_tokens: 1500,
             max_output_tokens: 128,
             local_max_items: 50,
+            cancel_grace_ms: 200,
+            max_suggestion_bytes: 16 * 1024,
+            max_suggestion_lines: 64,
         }
     }
 }
