@@ -9,6 +9,7 @@ pub mod config;
 pub mod context;
 pub mod documents;
 pub mod engine;
+pub mod index;
 pub mod providers;
 pub mod server;
 pub mod syntax;

@@ -37,6 +37,24 @@ pub struct Config {
     pub trusted_workspaces: Vec<String>,
     /// `[pricing."model-id"] input = 0.25, output = 2.0`: USD per million tokens, for `switchboard stats`.
     pub pricing: BTreeMap<String, Price>,
+    /// `[index]`: the workspace symbol index.
+    pub index: IndexConfig,
+}
+
+/// `[index]`: whether the workspace's files on disk are indexed, and the bounds of that index.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct IndexConfig {
+    pub enabled: bool,
+    pub max_files: usize,
+    pub max_file_bytes: u64,
+    pub max_total_bytes: u64,
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        IndexConfig { enabled: true, max_files: 20_000, max_file_bytes: 1024 * 1024, max_total_bytes: 256 << 20 }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
@@ -61,6 +79,7 @@ impl Config {
             actions: Vec::new(),
             trusted_workspaces: Vec::new(),
             pricing: BTreeMap::new(),
+            index: IndexConfig::default(),
         }
     }
 
