@@ -46,6 +46,9 @@ pub struct DocState {
     syntax_dropped: bool,
     /// A background reparse of this document is running (see [`DEFER_REPARSE_BYTES`]).
     reparse_pending: bool,
+    /// Opened and not parsed yet: the indexer is parsing it and hands its tree over, so a large
+    /// document does not start a second full parse of its own meanwhile.
+    awaiting_index: bool,
     /// Binary, oversized or with a line over [`index::LONG_LINE_BYTES`] (minified code): kept
     /// verbatim, never parsed; the index keeps a bounded word scan of it.
     pub plain: bool,
@@ -63,6 +66,7 @@ impl DocState {
             syntax_stale: false,
             syntax_dropped: !plain && lang.is_some_and(|l| l.has_grammar()),
             reparse_pending: false,
+            awaiting_index: !plain && lang.is_some_and(|l| l.has_grammar()),
             plain,
         }
     }
@@ -154,18 +158,22 @@ impl Engine {
         let docs: Arc<DashMap<String, DocState>> = Arc::new(DashMap::new());
         let hot: Arc<Mutex<VecDeque<String>>> = Arc::default();
         let (weak_docs, weak_hot) = (Arc::downgrade(&docs), Arc::downgrade(&hot));
-        // The indexer parses each opened document; a hot one takes that tree instead of parsing again.
+        // The indexer parses every open document (incrementally after edits); a hot one whose tree
+        // is missing or behind takes the indexer's tree for its version instead of parsing again.
         let index = Index::new(Box::new(move |uri, version, tree| {
             let (Some(docs), Some(hot)) = (weak_docs.upgrade(), weak_hot.upgrade()) else { return };
-            if !hot.lock().unwrap_or_else(|p| p.into_inner()).iter().any(|u| u == uri) {
+            let is_hot = hot.lock().unwrap_or_else(|p| p.into_inner()).iter().any(|u| u == uri);
+            let Some(mut entry) = docs.get_mut(uri) else { return };
+            if !is_hot {
+                // Cold: it parses on demand when it is used again.
+                entry.awaiting_index = false;
                 return;
             }
-            if let Some(mut entry) = docs.get_mut(uri)
-                && entry.doc.version == version
-                && entry.syntax_dropped
-            {
+            if entry.doc.version == version && (entry.syntax_dropped || entry.syntax_stale) {
                 entry.syntax = Some(tree);
                 entry.syntax_dropped = false;
+                entry.syntax_stale = false;
+                entry.awaiting_index = false;
             }
         }));
         Engine {
@@ -236,6 +244,7 @@ impl Engine {
         {
             entry.syntax = None;
             entry.syntax_dropped = true;
+            entry.awaiting_index = false;
         }
     }
 
@@ -296,6 +305,9 @@ impl Engine {
     /// time) and leaves the edited tree in place.
     fn parse_for_typing(&self, uri: &str, state: &mut DocState) {
         let large = state.doc.len_bytes() > DEFER_REPARSE_BYTES;
+        if large && state.awaiting_index {
+            return; // the indexer's tree is on its way
+        }
         let defer = large && (state.syntax_stale || state.syntax_dropped);
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) if defer => {

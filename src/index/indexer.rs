@@ -30,7 +30,8 @@ const KEPT_TREES: usize = 2;
 /// the base), so merging stays amortised linear while lookups consult few overlay files.
 const MIN_COMPACTION: usize = 64;
 
-/// Called with a freshly opened document's tree, so the engine need not parse it again.
+/// Called with each tree the indexer parses for an open document (at open and after each
+/// batch of edits), so the engine can take it instead of parsing again.
 pub type OnParsed = Box<dyn Fn(&str, i32, SyntaxTree) + Send + Sync>;
 
 enum Msg {
@@ -43,6 +44,7 @@ enum Msg {
         plain: bool,
     },
     Change {
+        uri: String,
         key: FileKey,
         version: i32,
         rope: Rope,
@@ -83,7 +85,7 @@ impl Default for Index {
 }
 
 impl Index {
-    /// Starts the indexer thread; `on_parsed` receives each opened document's first tree.
+    /// Starts the indexer thread; `on_parsed` receives the trees it parses for open documents.
     pub fn new(on_parsed: OnParsed) -> Index {
         let published = Arc::new(RwLock::new(Arc::new(Snapshot::default())));
         let (tx, rx) = mpsc::channel();
@@ -120,7 +122,7 @@ impl Index {
     }
 
     pub fn change(&self, uri: &str, version: i32, rope: Rope, edits: Vec<ByteEdit>, plain: bool) {
-        self.send(Msg::Change { key: FileKey::from_uri(uri), version, rope, edits, plain });
+        self.send(Msg::Change { uri: uri.to_owned(), key: FileKey::from_uri(uri), version, rope, edits, plain });
     }
 
     pub fn close(&self, uri: &str) {
@@ -229,7 +231,7 @@ impl Indexer {
                 self.open.insert(key.clone(), OpenDoc { lang, rope, tree, symbols, plain });
                 self.keep_tree(&key);
             }
-            Msg::Change { key, version, rope, edits, plain } => {
+            Msg::Change { uri, key, version, rope, edits, plain } => {
                 let Some(doc) = self.open.get_mut(&key) else { return };
                 doc.plain |= plain;
                 let symbols = if doc.plain {
@@ -241,6 +243,9 @@ impl Indexer {
                 doc.rope = rope;
                 doc.symbols = Arc::new(symbols);
                 let had_tree = doc.tree.is_some();
+                if let Some(t) = &doc.tree {
+                    (self.on_parsed)(&uri, version, t.clone());
+                }
                 self.overlay.insert(key.clone(), Some(doc.symbols.clone()));
                 if had_tree {
                     self.keep_tree(&key);
@@ -341,7 +346,7 @@ fn coalesce(batch: Vec<Msg>) -> Vec<Msg> {
     let mut last_change: HashMap<FileKey, usize> = HashMap::new();
     for msg in batch {
         match msg {
-            Msg::Change { key, version, rope, edits, plain } => {
+            Msg::Change { uri, key, version, rope, edits, plain } => {
                 if let Some(&i) = last_change.get(&key)
                     && let Some(Msg::Change { version: v, rope: r, edits: e, plain: p, .. }) = out.get_mut(i)
                 {
@@ -352,7 +357,7 @@ fn coalesce(batch: Vec<Msg>) -> Vec<Msg> {
                     continue;
                 }
                 last_change.insert(key.clone(), out.len());
-                out.push(Msg::Change { key, version, rope, edits, plain });
+                out.push(Msg::Change { uri, key, version, rope, edits, plain });
             }
             Msg::Open { ref key, .. } | Msg::Close { ref key } => {
                 last_change.remove(key);
