@@ -124,6 +124,7 @@ pub fn complete(location: &str, json: bool) -> anyhow::Result<()> {
         let uri = format!("file://{}", path.display());
         let lang = Languages::global().by_path(&uri).map(|l| l.id.clone()).unwrap_or_else(|| "plaintext".into());
         engine.open(&uri, &lang, 0, &text);
+        engine.wait_indexed();
         let pos = Position::new(loc.line - 1, loc.column - 1);
         let (offset, inside) = engine.offset(&uri, pos, Encoding::Utf32)?;
         if !inside {

@@ -5,11 +5,14 @@
 //! Stable parts come first (path, language, imports, definitions) and volatile parts last (prefix,
 //! suffix), so providers' prompt caches hit while the user types. Pure: no I/O.
 
-use std::{collections::BTreeMap, ops::Range, sync::Arc};
+use std::{collections::BTreeMap, ops::Range};
 
 use ropey::Rope;
 
-use crate::{completion::local::SymbolTable, syntax::SyntaxTree};
+use crate::{
+    index::{Definition, Family, FileKey, Snapshot, SymbolKind},
+    syntax::SyntaxTree,
+};
 
 /// Rough size of a token in bytes of code; good enough to budget a prompt.
 pub const BYTES_PER_TOKEN: usize = 4;
@@ -22,7 +25,9 @@ pub struct Source<'a> {
     pub language: &'a str,
     pub rope: &'a Rope,
     pub syntax: Option<&'a SyntaxTree>,
-    pub table: &'a SymbolTable,
+    /// The document's key in the index, and its language family.
+    pub key: &'a FileKey,
+    pub family: Option<Family>,
     pub offset: usize,
 }
 
@@ -38,18 +43,19 @@ pub struct InlineContext {
 }
 
 /// Builds the context for a completion at `src.offset` within `budget_tokens`.
-pub fn inline(src: &Source<'_>, others: &[(Arc<str>, Arc<SymbolTable>)], budget_tokens: usize) -> InlineContext {
+pub fn inline(src: &Source<'_>, index: &Snapshot, budget_tokens: usize) -> InlineContext {
     let budget = budget_tokens.max(64) * BYTES_PER_TOKEN;
     let len = src.rope.len_bytes();
     let offset = src.offset.min(len);
 
     let mut context = format!("path: {}\nlanguage: {}\n", src.path, src.language);
     let header_budget = budget / 3;
-    // Imports come from the symbol table (at most a moment old while typing): listed even when the
-    // code window repeats them, because a header that changed as the window moved would make every
+    // Imports come from the index (at most a moment old while typing): listed even when the code
+    // window repeats them, because a header that changed as the window moved would make every
     // prompt a cache miss.
     let mut block = String::new();
-    for text in &src.table.imports {
+    let own = index.file(src.key);
+    for text in own.iter().flat_map(|f| f.imports.iter().map(|i| &i.text)) {
         if block.len() + text.len() + 1 > header_budget / 2 {
             break;
         }
@@ -60,7 +66,7 @@ pub fn inline(src: &Source<'_>, others: &[(Arc<str>, Arc<SymbolTable>)], budget_
         context.push_str("imports:\n");
         context.push_str(&block);
     }
-    let defs = foreign_definitions(src, others, header_budget.saturating_sub(context.len()));
+    let defs = foreign_definitions(src, index, header_budget.saturating_sub(context.len()));
     if !defs.is_empty() {
         context.push_str("definitions from other open files:\n");
         context.push_str(&defs);
@@ -94,7 +100,8 @@ pub fn inline(src: &Source<'_>, others: &[(Arc<str>, Arc<SymbolTable>)], budget_
 }
 
 /// Signatures, from other open files, of identifiers used near the cursor and not defined here.
-fn foreign_definitions(src: &Source<'_>, others: &[(Arc<str>, Arc<SymbolTable>)], budget: usize) -> String {
+fn foreign_definitions(src: &Source<'_>, index: &Snapshot, budget: usize) -> String {
+    let own = index.file(src.key);
     let line = src.rope.byte_to_line(src.offset.min(src.rope.len_bytes()));
     let first = line.saturating_sub(NEAR_LINES);
     let last = (line + NEAR_LINES).min(src.rope.len_lines().saturating_sub(1));
@@ -102,7 +109,7 @@ fn foreign_definitions(src: &Source<'_>, others: &[(Arc<str>, Arc<SymbolTable>)]
     for l in first..=last {
         let text = src.rope.line(l).to_string();
         for w in text.split(|c: char| !crate::completion::local::is_word_char(c)) {
-            let defined_here = src.table.symbols.get(w).is_some_and(|s| s.defined);
+            let defined_here = own.is_some_and(|f| f.defines(w));
             if w.len() > 2 && !defined_here {
                 wanted.entry(w.to_owned()).or_insert(l.abs_diff(line));
             }
@@ -114,19 +121,23 @@ fn foreign_definitions(src: &Source<'_>, others: &[(Arc<str>, Arc<SymbolTable>)]
     let mut out = String::new();
     let mut seen = std::collections::HashSet::new();
     for (_, name) in names {
-        for (uri, table) in others {
-            let Some(sig) = table.signatures.get(&name) else { continue };
-            if !seen.insert(sig.clone()) {
-                continue;
-            }
-            let file = uri.rsplit('/').next().unwrap_or(uri);
-            let entry = format!("// {file}\n{sig}\n");
-            if out.len() + entry.len() > budget {
-                return out;
-            }
-            out.push_str(&entry);
-            break;
+        // One definition per name, the same one every time (the prompt stays byte-stable).
+        let related = |d: &&Definition| {
+            d.file != *src.key
+                && matches!(d.kind, SymbolKind::Function | SymbolKind::Method | SymbolKind::Type | SymbolKind::Macro)
+                && (src.family.is_none() || index.file(&d.file).is_some_and(|f| f.family == src.family))
+        };
+        let best =
+            index.lookup(&name).filter(related).min_by(|a, b| (&a.file, a.range.start).cmp(&(&b.file, b.range.start)));
+        let Some(def) = best else { continue };
+        if !seen.insert(def.signature.clone()) {
+            continue;
         }
+        let entry = format!("// {}\n{}\n", def.file.file_name(), def.signature);
+        if out.len() + entry.len() > budget {
+            return out;
+        }
+        out.push_str(&entry);
     }
     out
 }
@@ -153,18 +164,24 @@ mod tests {
         let rope = Rope::from_str(&text);
         let info = Languages::global().by_id(lang).unwrap();
         let syntax = SyntaxTree::parse(info, &rope);
-        let table = SymbolTable::build(1, &rope, syntax.as_ref());
-        let others: Vec<(Arc<str>, Arc<SymbolTable>)> = others
-            .iter()
-            .map(|(uri, t)| {
-                let r = Rope::from_str(t);
-                let s = SyntaxTree::parse(info, &r);
-                (Arc::from(*uri), Arc::new(SymbolTable::build(1, &r, s.as_ref())))
-            })
-            .collect();
-        let src =
-            Source { path: "src/main.rs", language: lang, rope: &rope, syntax: syntax.as_ref(), table: &table, offset };
-        inline(&src, &others, budget)
+        let index = crate::index::Index::default();
+        index.open("file:///w/src/main.rs", Some(info), 1, rope.clone(), false);
+        for (uri, t) in others {
+            index.open(uri, Some(info), 1, Rope::from_str(t), false);
+        }
+        index.flush();
+        let key = FileKey::from_uri("file:///w/src/main.rs");
+        let family = Some(crate::index::family(info.id.as_str()));
+        let src = Source {
+            path: "src/main.rs",
+            language: lang,
+            rope: &rope,
+            syntax: syntax.as_ref(),
+            key: &key,
+            family,
+            offset,
+        };
+        inline(&src, &index.snapshot(), budget)
     }
 
     #[test]

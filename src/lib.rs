@@ -10,6 +10,7 @@ pub mod context;
 pub mod documents;
 pub mod engine;
 pub mod files;
+pub mod index;
 pub mod mcp;
 pub mod privacy;
 pub mod providers;

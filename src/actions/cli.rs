@@ -90,6 +90,7 @@ pub async fn run(name: &str, location: &str, apply: bool, force: bool) -> anyhow
     let uri = edit::path_to_uri(&path);
     let lang = Languages::global().by_path(&uri).map(|l| l.id.clone()).unwrap_or_else(|| "plaintext".into());
     engine.open(&uri, &lang, 0, &text);
+    engine.wait_indexed();
     let state = engine.snapshot(&uri)?;
     let doc = &state.doc;
     let (line, col) = spot.start;
@@ -109,7 +110,7 @@ pub async fn run(name: &str, location: &str, apply: bool, force: bool) -> anyhow
         Some((l, c)) => doc.offset_of(Position::new(l - 1, c), Encoding::Utf32),
         None => start,
     };
-    let prepared = run::prepare(action, &state, start..end, &[], &[], root.as_deref())?;
+    let prepared = run::prepare(action, &state, start..end, &[], &engine.index_snapshot(), root.as_deref())?;
     let (first, last) = prepared.lines();
     let title = prepared.action.title();
     eprintln!("switchboard: {title} on {}:{first}-{last}…", prepared.display_path);

@@ -233,7 +233,8 @@ mod tests {
         let engine = Engine::default();
         engine.open(uri, lang, 1, &text);
         let state = engine.snapshot(uri).unwrap();
-        let p = run::prepare(Action::builtin(action), &state, i..i, &[], &[], Some(Path::new("/ws"))).unwrap();
+        let index = crate::index::Snapshot::default();
+        let p = run::prepare(Action::builtin(action), &state, i..i, &[], &index, Some(Path::new("/ws"))).unwrap();
         (engine, p)
     }
 

@@ -40,6 +40,24 @@ pub struct Config {
     /// `[privacy]`: what never goes upstream, and redaction.
     pub privacy: PrivacyConfig,
     pub log: LogConfig,
+    /// `[index]`: the workspace symbol index.
+    pub index: IndexConfig,
+}
+
+/// `[index]`: whether the workspace's files on disk are indexed, and the bounds of that index.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct IndexConfig {
+    pub enabled: bool,
+    pub max_files: usize,
+    pub max_file_bytes: u64,
+    pub max_total_bytes: u64,
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        IndexConfig { enabled: true, max_files: 20_000, max_file_bytes: 1024 * 1024, max_total_bytes: 256 << 20 }
+    }
 }
 
 /// `[privacy]`. The lists are a union over every layer: a workspace may add patterns, never remove
@@ -104,6 +122,7 @@ impl Config {
             pricing: BTreeMap::new(),
             privacy: PrivacyConfig::default(),
             log: LogConfig::default(),
+            index: IndexConfig::default(),
         }
     }
 

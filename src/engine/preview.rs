@@ -18,7 +18,7 @@ impl Engine {
         let view = Self::view(&state);
         let offset = offset.min(view.rope.len_bytes());
         let shape = inline::decide_shape(&view, offset, config.completion.multiline, false);
-        let prepared = self.prepare(&view, &state.table, offset, Task::Inline, shape);
+        let prepared = self.prepare(&view, offset, Task::Inline, shape);
         Ok((prepared.request, off))
     }
 }

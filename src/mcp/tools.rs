@@ -30,8 +30,6 @@ use crate::{
 /// Files kept open in the engine after a call: they are the "other open buffers" whose symbols
 /// feed completions and prompts, as in an editor. Older ones are closed.
 const KEEP_OPEN: usize = 64;
-/// Larger files are refused: an agent should pass a range of a source file, not a data dump.
-
 pub struct Tools {
     pub engine: Arc<Engine>,
     pub workspace: Workspace,
@@ -265,9 +263,9 @@ impl Tools {
         let last_len = last.trim_end_matches(['\n', '\r']).chars().count() as u32;
         let end = doc.offset_of(Position::new(end_line - 1, last_len), Encoding::Utf32).max(start);
 
-        let others = self.engine.other_tables(&uri, state.lang);
+        let index = self.engine.index_snapshot();
         let root = self.workspace.root();
-        let prepared = run::prepare(action, &state, start..end, &[], &others, Some(root))?;
+        let prepared = run::prepare(action, &state, start..end, &[], &index, Some(root))?;
         let mut answer = run::start(&self.engine.upstream(), prepared.request.clone()).await?;
         let record = answer.record();
         let who = format!("{} ({})", record.provider, record.model);

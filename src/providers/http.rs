@@ -540,7 +540,7 @@ mod tests {
         let mut cfg = ProviderConfig::new("p", ProviderKind::OpenaiResponses, "m");
         cfg.base_url = Some("https://api.example.invalid/v1".into());
         cfg.api_key_env = Some("SWITCHBOARD_TEST_SURELY_UNSET".into());
-        let ep = Endpoint::from_config(&Client::new(), &cfg, AuthStyle::Bearer).unwrap();
+        let ep = Endpoint::from_config(&cfg, AuthStyle::Bearer).unwrap();
         let err = ep.key_for("https://api.example.invalid/v1/responses").await.unwrap_err();
         assert!(err.is_auth(), "{err:?}");
         let text = err.to_string();

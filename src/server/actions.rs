@@ -286,8 +286,8 @@ fn prepare(backend: &Backend, action: Action, args: &RunArgs) -> std::result::Re
     }
     let selection = byte_range(&state.doc, &args.range, backend.encoding());
     let root = backend.root();
-    let others = backend.engine.context_tables(&args.uri, state.lang);
-    run::prepare(action, &state, selection, &args.diagnostics, &others, root.as_deref())
+    let index = backend.engine.index_snapshot();
+    run::prepare(action, &state, selection, &args.diagnostics, &index, root.as_deref())
 }
 
 /// Plans the edit against the documents as they are now.

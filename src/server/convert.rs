@@ -136,6 +136,8 @@ pub fn initialize_result(enc: Encoding) -> InitializeResult {
                 TextDocumentSyncOptions {
                     open_close: Some(true),
                     change: Some(TextDocumentSyncKind::Incremental),
+                    // didSave keeps the workspace index's copy of the file current.
+                    save: Some(true.into()),
                     ..Default::default()
                 }
                 .into(),

@@ -6,6 +6,7 @@
 
 mod actions;
 mod convert;
+mod index;
 mod symbols;
 mod transport;
 
@@ -59,6 +60,8 @@ struct Session {
     status_view: bool,
     /// The client supports `window/workDoneProgress/create`.
     work_done_progress: bool,
+    /// The client lets us register for `workspace/didChangeWatchedFiles`.
+    watch_files: bool,
     /// The client can open documents (`window/showDocument`).
     show_document: bool,
     /// How an edit action's WorkspaceEdit reaches the client.
@@ -352,6 +355,13 @@ impl LanguageServer for Backend {
                 s.explanation_view = flag("explanationView");
                 s.status_view = flag("status");
                 s.work_done_progress = window.and_then(|w| w.work_done_progress).unwrap_or(false);
+                s.watch_files = params
+                    .capabilities
+                    .workspace
+                    .as_ref()
+                    .and_then(|w| w.did_change_watched_files.as_ref())
+                    .and_then(|d| d.dynamic_registration)
+                    .unwrap_or(false);
                 s.show_document = window.and_then(|w| w.show_document.as_ref()).is_some_and(|d| d.support);
                 s.edit_delivery = edit_delivery(&params.capabilities);
                 s.hierarchical_symbols = symbols::hierarchical(&params.capabilities);
@@ -373,6 +383,8 @@ impl LanguageServer for Backend {
         self.report_problems(&problems).await;
         // Warm the connections so the first keystroke pays no TLS handshake.
         self.engine.upstream().registry.warm();
+        let watch_files = self.session().watch_files;
+        index::start(self, watch_files).await;
         // Save the local statistics now and then (and at shutdown).
         let engine = self.engine.clone();
         tokio::spawn(async move {
@@ -417,6 +429,14 @@ impl LanguageServer for Backend {
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
         guard_sync("didClose", || self.engine.close(&params.text_document.uri.0));
+    }
+
+    async fn did_save(&self, params: DidSaveTextDocumentParams) {
+        guard_sync("didSave", || index::saved(self, &params.text_document.uri));
+    }
+
+    async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
+        guard_sync("didChangeWatchedFiles", || index::files_changed(self, params));
     }
 
     async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
