@@ -30,10 +30,10 @@ REFACTORED_PY = "def add(lhs, rhs):\n    return lhs + rhs"
 # A realistic answer (it shows in the README's screenshots); the editor tests look for MARKER in it.
 EXPLANATION = (
     "## What it does\n\n"
-    "`add` returns the sum of `a` and `b` as an `i32`; `main` calls it with `1` and `2` and prints `3`.\n\n"
+    "`add` returns the sum of its two `i32` arguments; `main` calls it with `1` and `2` and prints `3`.\n\n"
     "## Worth knowing\n\n"
-    "- `a + b` panics on overflow in debug builds and wraps in release builds. If the inputs can be large, "
-    "say which you want: `a.checked_add(b)` returns `None` on overflow, `a.wrapping_add(b)` wraps.\n"
+    "- The `+` panics on overflow in debug builds and wraps in release builds. If the inputs can be large, "
+    "say which you want: `checked_add` returns `None` on overflow, `wrapping_add` wraps.\n"
     "- It has no side effects, so it can be a `const fn` and be evaluated at compile time.\n"
 )
 EXPLANATION_MARKER = "checked_add"
