@@ -58,6 +58,22 @@ pub enum Command {
         #[arg(long)]
         apply: bool,
     },
+    /// Print what an inline completion at FILE:LINE:COL would send, every part labelled with where
+    /// it came from and its token count; sends nothing.
+    Context {
+        /// The place to complete, e.g. src/main.rs:12:9 (1-based; COL counts characters)
+        location: String,
+        /// Print JSON: the parts, the request as the format lays it out, the token total.
+        #[arg(long)]
+        json: bool,
+        /// Also open FILE as an editor tab would be (repeatable).
+        #[arg(long = "open", value_name = "FILE")]
+        open: Vec<PathBuf>,
+        /// Lay the prompt out in this format of prompts/ (qwen2.5-coder, starcoder2, infill, ...)
+        /// instead of the chat format.
+        #[arg(long, default_value = "instruct")]
+        format: String,
+    },
     /// Check the configuration, keys (set or not, never their values), providers and grammars.
     Doctor,
     /// Print local usage statistics: requests, cache hits, latency, tokens and estimated cost.
@@ -152,6 +168,55 @@ pub fn complete(location: &str, json: bool) -> anyhow::Result<()> {
             eprintln!("switchboard: no completion at {location}");
             std::process::exit(1);
         }
+    }
+    Ok(())
+}
+
+/// The workspace a file belongs to: the nearest folder above it with a `.git`, else the current one.
+pub fn workspace_root(file: &Path) -> PathBuf {
+    let found = file.ancestors().skip(1).find(|d| d.join(".git").exists());
+    found.map(Path::to_path_buf).or_else(|| std::env::current_dir().ok()).unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// `switchboard context FILE:LINE:COL`: the inline prompt the server would send there, built by
+/// the same engine (workspace, open tabs, budget), printed instead of sent.
+pub fn context(location: &str, json: bool, open: &[PathBuf], format: &str) -> anyhow::Result<()> {
+    let Some(format) = crate::context::format::by_name(format) else {
+        let names: Vec<&str> = crate::context::format::all().iter().map(|f| f.name.as_str()).collect();
+        bail!("no prompt format `{format}`; the formats are {}", names.join(", "));
+    };
+    let loc = parse_location(location)?;
+    let text = read_source(&loc.file)?;
+    let path = std::fs::canonicalize(&loc.file).unwrap_or(loc.file.clone());
+    let root = workspace_root(&path);
+    let (config, problems) = load_config(Some(&root));
+    for p in &problems {
+        eprintln!("switchboard: config: {p}");
+    }
+    let engine = Engine::new(config);
+    engine.set_workspace(&root);
+    let open_file = |file: &Path, text: &str| {
+        let uri = crate::actions::edit::path_to_uri(file);
+        let lang = Languages::global().by_path(&uri).map(|l| l.id.clone()).unwrap_or_else(|| "plaintext".into());
+        engine.open(&uri, &lang, 0, text);
+        uri
+    };
+    for tab in open {
+        let tab_text = read_source(tab)?;
+        open_file(&std::fs::canonicalize(tab).unwrap_or(tab.clone()), &tab_text);
+    }
+    let uri = open_file(&path, &text);
+    let (offset, inside) = engine.offset(&uri, Position::new(loc.line - 1, loc.column - 1), Encoding::Utf32)?;
+    if !inside {
+        bail!("{location} is past the end of the line or the file");
+    }
+    let request = engine.inline_request(&uri, offset)?;
+    let Some(parts) = request.parts.as_deref() else { bail!("no inline context at {location}") };
+    let report = crate::context::report::Report { location, system: &request.system, parts, format };
+    if json {
+        println!("{}", report.json());
+    } else {
+        print!("{}", report.text());
     }
     Ok(())
 }

@@ -143,6 +143,10 @@ pub struct Engine {
     pub inline: InlineEngine,
     /// `prompt_cache_key` for this workspace, so the provider's cache buckets its requests together.
     cache_key: RwLock<String>,
+    /// Prompt context state: recent edits, neighbour windows, definitions of open files.
+    pub gather: context::Gatherer,
+    /// The workspace root, as a path (prompts show files relative to it).
+    root: RwLock<Option<String>>,
 }
 
 /// The editor's accept signal (the inline item's command), as the engine needs it.
@@ -180,6 +184,8 @@ impl Engine {
             hot: Mutex::new(VecDeque::new()),
             inline,
             cache_key: RwLock::new("switchboard:default".into()),
+            gather: context::Gatherer::default(),
+            root: RwLock::new(None),
         }
     }
 
@@ -214,6 +220,7 @@ impl Engine {
     pub fn close(&self, uri: &str) {
         self.docs.remove(uri);
         self.inline.forget_document(uri);
+        self.gather.forget(uri, &context::file_of(uri));
         self.hot.lock().unwrap_or_else(|p| p.into_inner()).retain(|u| u != uri);
     }
 
@@ -256,7 +263,9 @@ impl Engine {
     fn apply_change(&self, uri: &str, version: i32, changes: &[Change], enc: Encoding) -> Result<(), EngineError> {
         let mut entry = self.docs.get_mut(uri).ok_or_else(|| EngineError::UnknownDocument(uri.to_owned()))?;
         let state = entry.value_mut();
+        let before = state.doc.rope.clone();
         let edits = state.doc.apply(version, changes, enc)?;
+        self.gather.edits.record(uri, &before, &state.doc.rope, &edits);
         let too_big = state.doc.len_bytes() > crate::syntax::MAX_PARSE_BYTES;
         if state.plain != too_big && !state.doc.looks_binary() {
             // Crossed the size limit either way: start over from the whole text.
@@ -379,6 +388,7 @@ impl Engine {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         root.hash(&mut h);
         *self.cache_key.write().unwrap_or_else(|p| p.into_inner()) = format!("switchboard:{:016x}", h.finish());
+        *self.root.write().unwrap_or_else(|p| p.into_inner()) = Some(root.to_string_lossy().into_owned());
     }
 
     fn view(state: &DocState) -> DocView {
@@ -421,17 +431,8 @@ impl Engine {
         shape: crate::completion::postprocess::Shape,
     ) -> Prepared {
         let config = self.config();
-        let others = self.other_tables(&view.uri, view.lang);
-        let path = view.uri.strip_prefix("file://").unwrap_or(&view.uri).to_owned();
-        let src = context::Source {
-            path: &path,
-            language: &view.language_id,
-            rope: &view.rope,
-            syntax: view.syntax.as_ref(),
-            table,
-            offset,
-        };
-        let ctx = context::inline(&src, &others, config.completion.max_prompt_tokens);
+        let ctx = self.inline_context(view, table, offset, config.completion.max_prompt_tokens);
+        let path = ctx.parts.path.clone();
         let single = shape == crate::completion::postprocess::Shape::SingleLine;
         let system = format!(
             "{INLINE_SYSTEM} {}",
@@ -455,8 +456,74 @@ impl Engine {
             stop: Vec::new(),
             cache_key: Some(self.cache_key.read().unwrap_or_else(|p| p.into_inner()).clone()),
             workdir: None,
+            parts: Some(Arc::new(ctx.parts)),
         };
         Prepared { request, shape, indent }
+    }
+
+    /// The prompt context for a completion at `offset` of `view`: what [`Engine::prepare`] sends.
+    pub fn inline_context(
+        &self,
+        view: &DocView,
+        table: &SymbolTable,
+        offset: usize,
+        budget_tokens: usize,
+    ) -> context::InlineContext {
+        let root = self.root.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let file = &context::file_of(&view.uri);
+        let path = context::shown(root.as_deref(), &view.uri);
+        let repo = root.as_deref().and_then(|r| r.rsplit('/').find(|s| !s.is_empty())).unwrap_or("");
+        let src = context::Source {
+            uri: &view.uri,
+            file,
+            path: &path,
+            repo,
+            language: &view.language_id,
+            lang: view.lang,
+            rope: &view.rope,
+            syntax: view.syntax.as_ref(),
+            table,
+            offset,
+        };
+        let open = self.open_files(&view.uri, view.lang);
+        self.gather.inline(&src, &open, None, root.as_deref(), budget_tokens)
+    }
+
+    /// The request an inline completion at `offset` of open document `uri` would send, built as
+    /// on the typing path but not sent (`switchboard context`, the context benchmark).
+    pub fn inline_request(&self, uri: &str, offset: usize) -> Result<ModelRequest, EngineError> {
+        let state = self.snapshot_for_typing(uri)?;
+        let table = {
+            let mut entry = self.docs.get_mut(uri).ok_or_else(|| EngineError::UnknownDocument(uri.to_owned()))?;
+            entry.refresh_table(false);
+            entry.table.clone()
+        };
+        let view = Self::view(&state);
+        let offset = offset.min(view.rope.len_bytes());
+        let shape = inline::decide_shape(&view, offset, self.config().completion.multiline, false);
+        Ok(self.prepare(&view, &table, offset, Task::Inline, shape).request)
+    }
+
+    /// The other open documents of the same language family, most recently used first (cheap
+    /// clones), for prompt context.
+    fn open_files(&self, uri: &str, lang: Option<&LanguageInfo>) -> Vec<context::OpenFile> {
+        let hot = self.hot.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let lang_id = lang.map(|l| l.id.as_str());
+        let mut out: Vec<context::OpenFile> = self
+            .docs
+            .iter()
+            .filter(|e| e.key() != uri && !e.plain)
+            .filter(|e| lang_id.is_none() || e.lang.map(|l| l.id.as_str()) == lang_id || same_family(e.lang, lang))
+            .map(|e| context::OpenFile {
+                uri: e.key().clone(),
+                version: e.doc.version,
+                rope: e.doc.rope.clone(),
+                syntax: if e.syntax_stale { None } else { e.syntax.clone() },
+                lang: e.lang,
+            })
+            .collect();
+        out.sort_by_key(|o| (hot.iter().position(|h| *h == o.uri).unwrap_or(usize::MAX), o.uri.clone()));
+        out
     }
 
     /// Ghost text (or the popup's model item, with `Task::Complete`) at `req.offset`.

@@ -32,6 +32,7 @@ fn main() -> anyhow::Result<()> {
         }
         Some(Command::Complete { location, json }) => cli::complete(&location, json),
         Some(Command::Doctor) => cli::doctor(),
+        Some(Command::Context { location, json, open, format }) => cli::context(&location, json, &open, &format),
         Some(Command::Action { name, location, apply }) => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(switchboard::actions::cli::run(&name, &location, apply))

@@ -11,6 +11,7 @@ use super::error::ProviderError;
 use super::http::{AuthStyle, Endpoint, merge_extra};
 use super::sse::{Decoder, Framing, parse_json};
 use super::{CheckReport, EventStream, ModelRequest, Provider, ProviderKind, StreamEvent, Usage, prompt};
+use crate::context::format::{self, Kind, Rendered};
 
 pub struct Ollama {
     cfg: ProviderConfig,
@@ -31,7 +32,21 @@ impl Ollama {
             options["stop"] = json!(req.stop);
         }
         let mut body = json!({"model": self.cfg.model, "stream": true, "options": options});
-        if fim {
+        let parts = req.parts.as_deref().filter(|_| fim);
+        let cfg = &self.cfg;
+        let rendered =
+            format::for_request(cfg.prompt_format.as_deref(), &cfg.model, "plain", parts, &req.prefix, &req.suffix);
+        if let Some((f, Rendered::Text(raw))) = rendered.clone().filter(|(f, _)| f.kind == Kind::Fim) {
+            // Our own FIM tokens: Ollama must not wrap them in the model's template again.
+            body["prompt"] = json!(raw);
+            body["raw"] = json!(true);
+            let mut stop = req.stop.clone();
+            stop.extend(f.stop.iter().cloned());
+            body["options"]["stop"] = json!(stop);
+        } else if let Some((_, Rendered::Split { prompt, suffix })) = rendered {
+            body["prompt"] = json!(prompt);
+            body["suffix"] = json!(suffix);
+        } else if fim {
             let mut p = req.context.clone();
             if !p.is_empty() && !p.ends_with('\n') {
                 p.push('\n');
