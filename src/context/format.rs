@@ -261,6 +261,7 @@ pub fn render(format: &PromptFormat, parts: &Parts) -> Rendered {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::ModelRequest;
 
     fn parts() -> Parts {
         let part = |kind, path: &str, text: &str| Part {
@@ -284,6 +285,46 @@ mod tests {
             suffix: ")\n".into(),
             lines: (0, 1),
         }
+    }
+
+    /// What the FIM codecs send when the request carries parts.
+    #[test]
+    fn fim_codecs_lay_the_parts_out_in_the_models_format() {
+        use crate::providers::{
+            ProviderConfig, ProviderKind, Task, http::shared_client, llamacpp::LlamaCpp, ollama::Ollama,
+            openai_fim::OpenAiFim, prompt::request,
+        };
+        let p = parts();
+        let req = ModelRequest {
+            prefix: p.prefix.clone(),
+            suffix: p.suffix.clone(),
+            parts: Some(std::sync::Arc::new(p)),
+            ..request(Task::Inline)
+        };
+        let cfg = |kind, model: &str| {
+            let mut c = ProviderConfig::new("local", kind, model);
+            c.base_url = Some("http://127.0.0.1:9".into());
+            c
+        };
+        let client = shared_client();
+        let body = OpenAiFim::new(&client, cfg(ProviderKind::OpenaiFim, "qwen2.5-coder-7b")).unwrap().body(&req);
+        assert!(body["prompt"].as_str().unwrap().starts_with("<|repo_name|>shop\n<|file_sep|>src/cart.py\n"));
+        assert!(body.get("suffix").is_none(), "{body}");
+        assert_eq!(body["stop"][0], "<|endoftext|>");
+        let mut plain = cfg(ProviderKind::OpenaiFim, "some-model");
+        plain.prompt_format = Some("plain".into());
+        let body = OpenAiFim::new(&client, plain).unwrap().body(&req);
+        assert!(body["prompt"].as_str().unwrap().starts_with("# src/cart.py:1\n# def total"), "{body}");
+        assert_eq!(body["suffix"], ")\n");
+
+        let body = Ollama::new(&client, cfg(ProviderKind::Ollama, "starcoder2:3b")).unwrap().body(&req);
+        assert_eq!(body["raw"], true);
+        assert!(body["prompt"].as_str().unwrap().ends_with("<fim_prefix>t = total(<fim_suffix>)\n<fim_middle>"));
+
+        let body = LlamaCpp::new(&client, cfg(ProviderKind::Llamacpp, "")).unwrap().body(&req);
+        assert_eq!(body["input_extra"][0]["filename"], "src/cart.py");
+        assert_eq!(body["input_extra"][1]["text"], "x = {prefix}\n");
+        assert_eq!(body["input_prefix"], "t = total(");
     }
 
     #[test]
