@@ -221,12 +221,14 @@ fn quality() -> String {
                 source_files(&case.repo, lang, &mut files);
                 let engine = Engine::default();
                 engine.set_workspace(&case.repo);
+                switchboard::cli::index_workspace(&engine, &case.repo);
                 let tab_files = tabs(case, &files, scenario);
                 for t in &tab_files {
                     open(&engine, t, &std::fs::read_to_string(t).unwrap_or_default());
                 }
                 let uri = open(&engine, &case.file, &case.text);
-                let request = engine.inline_request(&uri, case.text.len()).expect("request");
+                engine.wait_indexed();
+                let (request, _) = engine.inline_request(&uri, case.text.len()).expect("request");
                 let parts = request.parts.as_deref().expect("inline parts");
                 let report = Report {
                     location: "",
@@ -346,7 +348,7 @@ fn latency(c: &mut Criterion) -> String {
     c.bench_function("keystroke + inline prompt context (20 open tabs)", |b| {
         b.iter(|| {
             keystroke(&engine);
-            engine.inline_request(&uri2, offset).expect("request")
+            engine.inline_request(&uri2, offset).expect("request").0
         })
     });
     let mut samples = Vec::new();

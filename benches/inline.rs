@@ -10,12 +10,21 @@
 //!    0 ms and 100 ms.
 //! 2. Server overhead per inline completion that goes upstream (issue 3): ≥ 300 requests at distinct
 //!    line ends, each a cache miss, upstream latency 0 ms.
+//! 3. Client patterns: the same files typed on a clock (a keystroke every 60 ms, a pause after each
+//!    line break) against a 100 ms model, requests sent the way editors send them without waiting
+//!    for answers: VS Code (`$/cancelRequest` for the pending request on every keystroke, the new
+//!    request 10 ms later, or in the same write) and Neovim 0.12 (`vim.lsp.inline_completion`: one
+//!    request 200 ms after the last keystroke, never cancelled while typing). Reports upstream
+//!    requests per 100 keystrokes and the share of keystrokes with ghost text.
 //!
 //! All times come from one monotonic clock (`Instant`): the client, the fake and the report share
 //! the process. Prints a table and writes the figures to BENCHMARKS.md.
-//! Run with `cargo bench --bench inline` (builds the release binary); `-- traces` or `-- overhead`
-//! runs one part. For investigations: `SWITCHBOARD_BENCH_BIN=path` uses a prebuilt binary (one with
-//! symbols, for `perf`), `SWITCHBOARD_BENCH_LOG=debug` keeps the server's log.
+//! Run with `cargo bench --bench inline` (builds the release binary); `-- traces`, `-- overhead` or
+//! `-- clients` runs one part. For investigations: `SWITCHBOARD_BENCH_BIN=path` uses a prebuilt
+//! binary (one with symbols, for `perf`), `SWITCHBOARD_BENCH_LOG=debug` keeps the server's log.
+//! `SWITCHBOARD_BENCH_BASELINE=path` also replays the client patterns against that binary (an
+//! earlier build) and reports its rows as "before"; `SWITCHBOARD_BENCH_CONFIG=path` gives the
+//! server a user config file.
 
 mod common;
 
@@ -48,6 +57,15 @@ const OVERHEAD_REQUESTS: usize = 320;
 const OVERHEAD_WARMUP: usize = 10;
 /// Wall-clock budget for one trace; a slower one stops early and says so.
 const TRACE_BUDGET: Duration = Duration::from_secs(30);
+/// Client patterns: lines typed per file, the keystroke clock, the model's latency.
+const CLIENT_LINES: usize = 8;
+const KEY_GAP: Duration = Duration::from_millis(60);
+/// The typist's pause after a line break (a steady 60 ms typist never lets Neovim's 200 ms
+/// debounce fire); every pattern gets the same clock.
+const LINE_PAUSE: Duration = Duration::from_millis(400);
+const CLIENT_LATENCY: Duration = Duration::from_millis(100);
+/// Neovim 0.12's fixed debounce (`vim.defer_fn(..., 200)`, restarted on every CursorMovedI).
+const NEOVIM_DEBOUNCE: Duration = Duration::from_millis(200);
 const SECTION_START: &str = "<!-- inline-bench:start -->";
 const SECTION_END: &str = "<!-- inline-bench:end -->";
 
@@ -137,6 +155,10 @@ impl Session {
             ("SWITCHBOARD_LOG", log.clone().unwrap_or_else(|| "error".into())),
         ];
         env.push(("NO_PROXY", "*".into()));
+        // SWITCHBOARD_BENCH_CONFIG=path: a user config for the server (e.g. another cancel grace).
+        if let Ok(config) = std::env::var("SWITCHBOARD_BENCH_CONFIG") {
+            env.push(("SWITCHBOARD_CONFIG", config));
+        }
         // For investigations: SWITCHBOARD_BENCH_LOG=debug writes the server's log to $TMPDIR.
         let stderr = match &log {
             Some(_) => {
@@ -390,6 +412,217 @@ fn overhead(bin: &Path, fake: &FakeOpenAi) -> Overhead {
     o
 }
 
+/// How an editor sends inline requests while the user types.
+#[derive(Clone, Copy, Debug)]
+enum Client {
+    /// VS Code + vscode-languageclient: on each keystroke the `didChange`, `$/cancelRequest` for
+    /// the pending request, and the new request `gap` later (VS Code's debounce); with a zero gap
+    /// all three go out in one write, so the server reads them in one batch.
+    VsCode { gap: Duration },
+    /// Neovim 0.12: a request 200 ms after the last keystroke (the timer restarts on every
+    /// CursorMovedI), no `$/cancelRequest` while typing; between answers it keeps showing the last
+    /// item with what was typed since skipped.
+    Neovim,
+}
+
+impl Client {
+    fn label(self) -> String {
+        match self {
+            Client::VsCode { gap } if gap.is_zero() => "VS Code, cancel + request in one write".into(),
+            Client::VsCode { gap } => format!("VS Code, request {} ms after the cancel", gap.as_millis()),
+            Client::Neovim => "Neovim 0.12 (200 ms debounce, no cancel)".into(),
+        }
+    }
+}
+
+const CLIENTS: [Client; 3] =
+    [Client::VsCode { gap: Duration::from_millis(10) }, Client::VsCode { gap: Duration::ZERO }, Client::Neovim];
+
+#[derive(Default, Clone)]
+struct ClientFigures {
+    keystrokes: usize,
+    requests: usize,
+    upstream: usize,
+    /// Answered `-32800` (cancelled or superseded).
+    cancelled: usize,
+    errors: usize,
+    /// A non-empty answer for the keystroke's own version arrived before the next keystroke.
+    ghost: usize,
+    /// What the client shows before the next keystroke is a suggestion consistent with what was
+    /// typed (Neovim: its last item minus the text typed since; VS Code: as `ghost`).
+    shown: usize,
+    unanswered: usize,
+}
+
+impl ClientFigures {
+    fn add(&mut self, o: &ClientFigures) {
+        self.keystrokes += o.keystrokes;
+        self.requests += o.requests;
+        self.upstream += o.upstream;
+        self.cancelled += o.cancelled;
+        self.errors += o.errors;
+        self.ghost += o.ghost;
+        self.shown += o.shown;
+        self.unanswered += o.unanswered;
+    }
+}
+
+/// One answer: the keystroke its request was sent after, when it arrived, and its ghost text.
+struct Answer {
+    key: usize,
+    at: Instant,
+    ghost: Option<String>,
+}
+
+/// Reads messages until `deadline`, filing answers to our requests (`sent`: id → keystroke).
+fn pump(
+    s: &mut Session,
+    deadline: Instant,
+    sent: &std::collections::HashMap<u64, usize>,
+    fig: &mut ClientFigures,
+    answers: &mut Vec<Answer>,
+) {
+    while let Some((at, msg)) = s.lsp.recv_until(deadline) {
+        if s.lsp.answer_server_request(&msg) {
+            continue;
+        }
+        let Some(&key) = msg.get("id").and_then(Value::as_u64).and_then(|id| sent.get(&id)) else { continue };
+        match msg.pointer("/error/code").and_then(Value::as_i64) {
+            Some(-32800) => fig.cancelled += 1,
+            Some(_) => fig.errors += 1,
+            None => answers.push(Answer { key, at, ghost: ghost(&msg).filter(|g| !g.is_empty()) }),
+        }
+    }
+}
+
+/// Types `CLIENT_LINES` lines of a file on the keystroke clock, sending requests as `client` does.
+fn client_trace(
+    s: &mut Session,
+    fake: &FakeOpenAi,
+    client: Client,
+    language: &str,
+    path: &str,
+    first: usize,
+) -> ClientFigures {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let source = std::fs::read_to_string(root.join(path)).expect("trace source").replace("\r\n", "\n");
+    let starts: Vec<usize> = std::iter::once(0)
+        .chain(source.match_indices('\n').map(|(i, _)| i + 1))
+        .filter(|&i| i < source.len())
+        .collect();
+    let first = first.min(starts.len().saturating_sub(CLIENT_LINES + 1));
+    let start = starts[first];
+    let end = starts.get(first + CLIENT_LINES).map_or(source.len(), |&e| e - 1);
+    let keys = keystrokes(&source[start..end]);
+    let uri = format!("file:///bench/clients/{}", path.rsplit('/').next().unwrap_or(path));
+    s.open(&uri, language, &source[..start]);
+
+    // The clock: a keystroke every KEY_GAP, LINE_PAUSE more after a line break.
+    let mut times = Vec::with_capacity(keys.len() + 1);
+    let mut t = Instant::now() + Duration::from_millis(50);
+    for key in &keys {
+        times.push(t);
+        t += if key.starts_with('\n') { KEY_GAP + LINE_PAUSE } else { KEY_GAP };
+    }
+    times.push(t);
+    let mut fig = ClientFigures { keystrokes: keys.len(), ..ClientFigures::default() };
+    let mut sent = std::collections::HashMap::new();
+    let mut answers = Vec::new();
+    let mut pending: Option<u64> = None;
+    let mut pos = (first, 0);
+    let before = fake.request_count();
+    for (k, key) in keys.iter().enumerate() {
+        pump(s, times[k], &sent, &mut fig, &mut answers);
+        let at = json!({"line": pos.0, "character": pos.1});
+        let change = json!({"jsonrpc": "2.0", "method": "textDocument/didChange", "params": {
+            "textDocument": {"uri": uri, "version": k + 2},
+            "contentChanges": [{"range": {"start": at, "end": at}, "text": key}]}});
+        advance(&mut pos, key);
+        let id = s.id();
+        let request = json!({"jsonrpc": "2.0", "id": id, "method": "textDocument/inlineCompletion", "params": {
+            "textDocument": {"uri": uri}, "position": {"line": pos.0, "character": pos.1},
+            "context": {"triggerKind": 2}}});
+        match client {
+            Client::VsCode { gap } => {
+                let mut batch = vec![change];
+                if let Some(p) = pending.take().filter(|p| !answers.iter().any(|a| sent.get(p) == Some(&a.key))) {
+                    batch.push(json!({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": p}}));
+                }
+                if gap.is_zero() {
+                    batch.push(request);
+                    s.lsp.send_all(&batch);
+                } else {
+                    s.lsp.send_all(&batch);
+                    pump(s, times[k] + gap, &sent, &mut fig, &mut answers);
+                    s.lsp.send(request);
+                }
+                sent.insert(id, k);
+                pending = Some(id);
+            }
+            Client::Neovim => {
+                s.lsp.send(change);
+                // The debounce fires only when the next keystroke is more than 200 ms away.
+                if times[k + 1].duration_since(times[k]) > NEOVIM_DEBOUNCE {
+                    pump(s, times[k] + NEOVIM_DEBOUNCE, &sent, &mut fig, &mut answers);
+                    s.lsp.send(request);
+                    sent.insert(id, k);
+                }
+            }
+        }
+    }
+    // Let the last answers arrive.
+    let last = *times.last().unwrap_or(&Instant::now());
+    pump(s, last + Duration::from_millis(1500), &sent, &mut fig, &mut answers);
+    fig.requests = sent.len();
+    fig.unanswered = sent.len() - answers.len() - fig.cancelled - fig.errors;
+    fig.upstream = fake.settled_records(before, Duration::from_secs(2)).len();
+
+    for k in 0..keys.len() {
+        let next = times[k + 1];
+        fig.ghost += usize::from(answers.iter().any(|a| a.key == k && a.at < next && a.ghost.is_some()));
+        // The last answer (with items) the client has before the next keystroke, re-rendered
+        // over what was typed since its request.
+        let shown = answers.iter().filter(|a| a.at < next && a.key <= k && a.ghost.is_some()).max_by_key(|a| a.at);
+        let consistent = shown.is_some_and(|a| {
+            let typed: String = keys[a.key + 1..=k].concat();
+            a.ghost.as_deref().is_some_and(|g| g.len() > typed.len() && g.starts_with(&typed))
+        });
+        fig.shown += usize::from(match client {
+            Client::VsCode { .. } => answers.iter().any(|a| a.key == k && a.at < next && a.ghost.is_some()),
+            Client::Neovim => consistent,
+        });
+    }
+    s.lsp.notify("textDocument/didClose", json!({"textDocument": {"uri": uri}}));
+    fig
+}
+
+/// Every client pattern over the three files, against `bin`; one table row per pattern.
+fn clients(bin: &Path, fake: &FakeOpenAi, run: &str, out: &mut String) -> Vec<(Client, ClientFigures)> {
+    let mut rows = Vec::new();
+    for client in CLIENTS {
+        let mut s = Session::start(bin, fake);
+        let mut total = ClientFigures::default();
+        for (language, path, first) in TRACES {
+            total.add(&client_trace(&mut s, fake, client, language, path, first));
+        }
+        let f = &total;
+        let _ = writeln!(
+            out,
+            "| {run} | {} | {} | {} | **{:.1}** | {} | **{:.0}%** | {:.0}% | {} |",
+            client.label(),
+            f.keystrokes,
+            f.requests,
+            pct(f.upstream, f.keystrokes),
+            f.cancelled,
+            pct(f.ghost, f.keystrokes),
+            pct(f.shown, f.keystrokes),
+            f.errors + f.unanswered,
+        );
+        rows.push((client, total));
+    }
+    rows
+}
+
 fn row(out: &mut String, run: &str, lang: &str, f: &Figures) {
     let tokens = {
         let mut t = f.tokens.clone();
@@ -452,10 +685,13 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     // `-- traces` or `-- overhead` runs one part (and leaves BENCHMARKS.md alone).
     let part = |name: &str| args.iter().any(|a| a == name);
-    if !args.is_empty() && !args.iter().any(|a| "inline".contains(a.as_str())) && !part("traces") && !part("overhead") {
+    let parts = ["traces", "overhead", "clients"];
+    if !args.is_empty() && !args.iter().any(|a| "inline".contains(a.as_str())) && !parts.iter().any(|p| part(p)) {
         return;
     }
-    let (run_traces, run_overhead) = (!part("overhead") || part("traces"), !part("traces") || part("overhead"));
+    let all = !parts.iter().any(|p| part(p));
+    let (run_traces, run_overhead, run_clients) =
+        (all || part("traces"), all || part("overhead"), all || part("clients"));
     // SWITCHBOARD_BENCH_BIN: a prebuilt binary (e.g. one with symbols, for a profiler).
     let bin = std::env::var_os("SWITCHBOARD_BENCH_BIN").map_or_else(binary, std::path::PathBuf::from);
     let began = Instant::now();
@@ -508,9 +744,38 @@ fn main() {
         connections,
         requests,
     );
+    let mut client_table = String::from(
+        "| build | client pattern | keystrokes | requests sent | upstream requests / 100 keystrokes | answered -32800 | keystrokes with ghost text (an answer for their version before the next keystroke) | keystrokes showing a consistent suggestion (Neovim re-renders its last item) | errors or unanswered |\n|---|---|---|---|---|---|---|---|---|\n",
+    );
+    let mut client_rows = Vec::new();
+    if run_clients {
+        if let Some(baseline) = std::env::var_os("SWITCHBOARD_BENCH_BASELINE") {
+            let fake = FakeOpenAi::start(&rt, CLIENT_LATENCY);
+            for (_, path, _) in TRACES {
+                fake.register(
+                    &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path))
+                        .expect("source")
+                        .replace("\r\n", "\n"),
+                );
+            }
+            clients(Path::new(&baseline), &fake, "before", &mut client_table);
+        }
+        let fake = FakeOpenAi::start(&rt, CLIENT_LATENCY);
+        for (_, path, _) in TRACES {
+            fake.register(
+                &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path))
+                    .expect("source")
+                    .replace("\r\n", "\n"),
+            );
+        }
+        client_rows = clients(&bin, &fake, "this build", &mut client_table);
+    }
     rt.shutdown_background();
 
     println!("\nInline completions against a perfect-model fake upstream\n");
+    if run_clients {
+        println!("{client_table}");
+    }
     if run_traces {
         println!("{table}\n{notes}");
     }
@@ -539,14 +804,31 @@ fn main() {
          keystrokes answered from the cache (`switchboard/status` provider `cache`). Tokens ≈ request body bytes / 4. \
          Goals: ≤ 25 upstream requests per 100 keystrokes, added latency p50 < 2 ms, typing-through p50 < 1 ms.\n\n{table}\n{notes}\n{overhead_line}\n\
          For context only (not our measurement): on a similar fake, lsp-ai measured 5–6.6 ms and llm-ls about 1.1 ms \
-         median overhead per completion (`../shared/reference/prior-art.md` §5.2).\n\n",
-        today()
+         median overhead per completion.\n\n\
+         ### Client patterns (`cargo bench --bench inline -- clients`)\n\n\
+         The same files ({CLIENT_LINES} lines each) typed on a clock — a keystroke every {} ms, {} ms more after a line \
+         break — against the same perfect model answering after {} ms, with requests sent the way the editors send \
+         them, without waiting for answers. VS Code (vscode-languageclient 11): on every keystroke the `didChange`, \
+         `$/cancelRequest` for the pending request, and the new request 10 ms later (or all three in one write: the \
+         cancel/request race). Neovim 0.12 (`runtime/lua/vim/lsp/inline_completion.lua`): a request {} ms after the \
+         last keystroke (its timer restarts on every CursorMovedI, so requests go out in pauses), never cancelled while \
+         typing (only InsertLeave cancels); between answers it shows its last item minus what was typed since. \
+         \"before\" rows: the same replay against an earlier build (`SWITCHBOARD_BENCH_BASELINE`). \
+         Goal: ≤ 25 upstream requests per 100 keystrokes and ghost text on most keystrokes in every pattern.\n\n{client_table}\n",
+        today(),
+        KEY_GAP.as_millis(),
+        LINE_PAUSE.as_millis(),
+        CLIENT_LATENCY.as_millis(),
+        NEOVIM_DEBOUNCE.as_millis(),
     );
-    if run_traces && run_overhead {
+    if run_traces && run_overhead && run_clients {
         write_benchmarks_md(&section);
         println!("figures written to BENCHMARKS.md");
     }
     for (latency, total) in all_runs {
         assert!(total.keystrokes > 0, "no keystrokes at {latency} ms");
+    }
+    for (client, f) in client_rows {
+        assert!(f.keystrokes > 0, "no keystrokes for {client:?}");
     }
 }

@@ -57,6 +57,10 @@ pub enum Command {
         /// Write the edit to the file (atomically) instead of printing a unified diff.
         #[arg(long)]
         apply: bool,
+        /// With --apply: also write a read-only file (its mode is kept) or a hard-linked one (written
+        /// in place, so every link sees the edit).
+        #[arg(long, requires = "apply")]
+        force: bool,
     },
     /// Print what an inline completion at FILE:LINE:COL would send, every part labelled with where
     /// it came from and its token count; sends nothing.
@@ -78,6 +82,13 @@ pub enum Command {
     Doctor,
     /// Print local usage statistics: requests, cache hits, latency, tokens and estimated cost.
     Stats,
+    /// Speak MCP over stdin/stdout, for Claude Code, Codex and other agents (tools: complete,
+    /// explain, refactor, fix, document, tests, symbols, context).
+    Mcp {
+        /// The workspace the tools may read and write (default: the current directory).
+        #[arg(long)]
+        root: Option<PathBuf>,
+    },
 }
 
 /// `FILE:LINE:COL`, split from the right so paths may contain colons.
@@ -102,15 +113,6 @@ pub fn parse_location(s: &str) -> anyhow::Result<Location> {
     Ok(Location { file: PathBuf::from(file), line, column })
 }
 
-/// Reads a file for the engine: text, or a clear error for what cannot be completed.
-fn read_source(path: &Path) -> anyhow::Result<String> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    if bytes.contains(&0) {
-        bail!("{} looks like a binary file; Switchboard completes text files only", path.display());
-    }
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
-}
-
 fn load_config(root: Option<&Path>) -> (Config, Vec<config::Problem>) {
     let discovered = config::discover(root, &|k| std::env::var(k).ok());
     let mut problems = discovered.problems;
@@ -122,7 +124,7 @@ fn load_config(root: Option<&Path>) -> (Config, Vec<config::Problem>) {
 /// the server would answer the editor.
 pub fn complete(location: &str, json: bool) -> anyhow::Result<()> {
     let loc = parse_location(location)?;
-    let text = read_source(&loc.file)?;
+    let text = crate::files::read_text_lossy(&loc.file)?;
     let root = std::env::current_dir().ok();
     let (config, problems) = load_config(root.as_deref());
     for p in &problems {
@@ -138,6 +140,7 @@ pub fn complete(location: &str, json: bool) -> anyhow::Result<()> {
         let uri = format!("file://{}", path.display());
         let lang = Languages::global().by_path(&uri).map(|l| l.id.clone()).unwrap_or_else(|| "plaintext".into());
         engine.open(&uri, &lang, 0, &text);
+        engine.wait_indexed();
         let pos = Position::new(loc.line - 1, loc.column - 1);
         let (offset, inside) = engine.offset(&uri, pos, Encoding::Utf32)?;
         if !inside {
@@ -186,7 +189,7 @@ pub fn context(location: &str, json: bool, open: &[PathBuf], format: &str) -> an
         bail!("no prompt format `{format}`; the formats are {}", names.join(", "));
     };
     let loc = parse_location(location)?;
-    let text = read_source(&loc.file)?;
+    let text = crate::files::read_text_lossy(&loc.file)?;
     let path = std::fs::canonicalize(&loc.file).unwrap_or(loc.file.clone());
     let root = workspace_root(&path);
     let (config, problems) = load_config(Some(&root));
@@ -195,6 +198,7 @@ pub fn context(location: &str, json: bool, open: &[PathBuf], format: &str) -> an
     }
     let engine = Engine::new(config);
     engine.set_workspace(&root);
+    index_workspace(&engine, &root);
     let open_file = |file: &Path, text: &str| {
         let uri = crate::actions::edit::path_to_uri(file);
         let lang = Languages::global().by_path(&uri).map(|l| l.id.clone()).unwrap_or_else(|| "plaintext".into());
@@ -202,7 +206,7 @@ pub fn context(location: &str, json: bool, open: &[PathBuf], format: &str) -> an
         uri
     };
     for tab in open {
-        let tab_text = read_source(tab)?;
+        let tab_text = crate::files::read_text_lossy(tab)?;
         open_file(&std::fs::canonicalize(tab).unwrap_or(tab.clone()), &tab_text);
     }
     let uri = open_file(&path, &text);
@@ -210,21 +214,78 @@ pub fn context(location: &str, json: bool, open: &[PathBuf], format: &str) -> an
     if !inside {
         bail!("{location} is past the end of the line or the file");
     }
-    let request = engine.inline_request(&uri, offset)?;
-    let Some(parts) = request.parts.as_deref() else { bail!("no inline context at {location}") };
-    let report = crate::context::report::Report { location, system: &request.system, parts, format };
+    engine.wait_indexed();
+    // A file the privacy rules withhold, or one Switchboard is off for, sends nothing at all.
+    let (request, off) = engine.inline_request(&uri, offset)?;
+    let withheld = engine.privacy_verdict(&uri).filter(|v| !v.allows_upstream());
+    if withheld.is_some() || off {
+        let why = match &withheld {
+            Some(v) => format!("{}: {}", v.label().unwrap_or("withheld"), v.reason().unwrap_or("privacy rules")),
+            None => "Switchboard is off for this file".to_owned(),
+        };
+        if json {
+            println!("{}", serde_json::json!({ "location": location, "sent": false, "withheld": why, "parts": [] }));
+        } else {
+            println!("{location}: {why}. Nothing would be sent.");
+        }
+        return Ok(());
+    }
+    // What really goes: the request after redaction, and each redaction in it.
+    let (sent, redactions) =
+        crate::privacy::preview(&request, &crate::privacy::Settings::from_config(&engine.config()));
+    let Some(parts) = sent.parts.as_deref() else { bail!("no inline context at {location}") };
+    let report = crate::context::report::Report { location, system: &sent.system, parts, format };
     if json {
-        println!("{}", report.json());
+        let mut out = report.json();
+        out["redactions"] = redactions
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "part": r.part, "rule": r.rule, "start": r.range.start, "end": r.range.end,
+                    "placeholder": r.placeholder,
+                })
+            })
+            .collect();
+        println!("{out}");
     } else {
         print!("{}", report.text());
+        if !redactions.is_empty() {
+            println!("\n── redactions · {}", redactions.len());
+        }
+        for r in &redactions {
+            println!("{:?} bytes {}..{}: {} → {}", r.part, r.range.start, r.range.end, r.rule, r.placeholder);
+        }
     }
     Ok(())
+}
+
+/// Builds the workspace index the way the server does at `initialized`, and waits for the walk
+/// (bounded: a huge tree shows what was indexed by then). The context benchmark builds it the same way.
+pub fn index_workspace(engine: &Engine, root: &Path) {
+    const WALK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+    if !engine.config().index.enabled {
+        return;
+    }
+    engine.index_workspace(root);
+    let started = std::time::Instant::now();
+    while !engine.index_snapshot().stats.workspace_done {
+        if started.elapsed() > WALK_WAIT {
+            eprintln!("switchboard: the workspace index is still being built; the context shows what it has so far");
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
 
 /// The doctor's report, shared by `switchboard doctor` and the `switchboard.doctor` command: the
 /// static checks, then each configured provider's live check (reachable, key accepted, model listed)
 /// and, in the server, the circuit breakers' state.
 pub async fn doctor_report(config: &Config, upstream: &Upstream, root: Option<&Path>) -> String {
+    doctor_check(config, upstream, root).await.0
+}
+
+/// The report and the routes that no provider can serve (`switchboard doctor` exits 1 for those).
+async fn doctor_check(config: &Config, upstream: &Upstream, root: Option<&Path>) -> (String, Vec<String>) {
     let mut out = static_report(config, root);
     let _ = writeln!(out, "\nProviders");
     let mut names = upstream.registry.names();
@@ -238,10 +299,15 @@ pub async fn doctor_report(config: &Config, upstream: &Upstream, root: Option<&P
             }
         }
     });
+    let mut usable = std::collections::HashSet::new();
     for (name, ok, verdict) in futures_util::future::join_all(checks).await {
         let _ = writeln!(out, "  {} {name}: {verdict}", if ok { "ok  " } else { "FAIL" });
+        if ok {
+            usable.insert(name);
+        }
     }
     let _ = writeln!(out, "  ok   local: built in (symbols and words of the open files)");
+    let unusable = route_verdicts(config, &|p| usable.contains(p) || upstream.registry.is_local(p), &mut out);
     let statuses = upstream.router.breakers().statuses(tokio::time::Instant::now());
     let troubled: Vec<_> = statuses.iter().filter(|s| !matches!(s.availability, Availability::Ready)).collect();
     if !troubled.is_empty() {
@@ -259,7 +325,33 @@ pub async fn doctor_report(config: &Config, upstream: &Upstream, root: Option<&P
             let _ = writeln!(out, "  {}: {state}", s.name);
         }
     }
-    out
+    (out, unusable)
+}
+
+/// One line per route: which provider would serve it now. A route whose providers all failed and
+/// that has no `local` fallback is unusable; one that falls back to `local` works, with less.
+fn route_verdicts(config: &Config, usable: &dyn Fn(&str) -> bool, out: &mut String) -> Vec<String> {
+    let _ = writeln!(out, "\nVerdict");
+    let mut unusable = Vec::new();
+    for (task, chain) in &config.routes {
+        match chain.iter().find(|p| usable(p)) {
+            Some(first) if first == &chain[0] => {
+                let _ = writeln!(out, "  ok   {task}: served by {first}");
+            }
+            Some(first) => {
+                let _ = writeln!(out, "  ok   {task}: served by {first} ({} failed the check above)", chain[0]);
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "  FAIL {task}: no provider of [{}] can serve it; fix the provider above or add \"local\" to routes.{task}",
+                    chain.join(", ")
+                );
+                unusable.push(task.clone());
+            }
+        }
+    }
+    unusable
 }
 
 fn static_report(config: &Config, root: Option<&Path>) -> String {
@@ -303,6 +395,14 @@ fn static_report(config: &Config, root: Option<&Path>) -> String {
         };
         let _ = writeln!(out, "  {var}: {state}");
     }
+    let policy = crate::privacy::Policy::new(root, &config.privacy.exclude, &config.privacy.local_only);
+    let settings = crate::privacy::Settings::from_config(config);
+    out.push_str(&crate::privacy::doctor_section(
+        &policy,
+        &settings,
+        &config.privacy.exclude,
+        &config.privacy.local_only,
+    ));
     let _ = writeln!(out, "\nRoutes");
     for (task, chain) in &config.routes {
         let _ = writeln!(out, "  {task:<9} {}", chain.join(" → "));
@@ -331,21 +431,28 @@ fn key_vars(config: &Config) -> Vec<String> {
     vars
 }
 
-pub fn doctor() -> anyhow::Result<()> {
+/// `switchboard doctor`: exit 0 when every route has a provider that can serve it (a route that
+/// falls back to `local` counts), 1 when some route has none.
+pub fn doctor() -> anyhow::Result<std::process::ExitCode> {
     let root = std::env::current_dir().ok();
     let (config, _) = load_config(root.as_deref());
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let report = runtime.block_on(async {
+    let (report, unusable) = runtime.block_on(async {
         let (upstream, problems) = Upstream::build(&config);
-        let mut report = doctor_report(&config, &upstream, root.as_deref()).await;
+        let (mut report, unusable) = doctor_check(&config, &upstream, root.as_deref()).await;
         for p in problems {
             let _ = writeln!(report, "  warning: {p}");
         }
-        report
+        (report, unusable)
     });
     runtime.shutdown_timeout(std::time::Duration::from_millis(50));
     print!("{report}");
-    Ok(())
+    if unusable.is_empty() {
+        Ok(std::process::ExitCode::SUCCESS)
+    } else {
+        println!("\n{} route(s) cannot be served: {}", unusable.len(), unusable.join(", "));
+        Ok(std::process::ExitCode::from(1))
+    }
 }
 
 #[cfg(test)]

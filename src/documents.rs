@@ -76,8 +76,26 @@ pub struct ByteEdit {
 pub enum DocumentError {
     #[error("version {got} of {uri} is not newer than the version the server has ({have}); change ignored")]
     StaleVersion { uri: String, have: i32, got: i32 },
-    #[error("range start {start:?} is after its end {end:?}")]
-    InvertedRange { start: Position, end: Position },
+    #[error(
+        "change at index {index} (of {count}) for version {version} of {uri} was refused: {problem}; none of the \
+         batch was applied and the server keeps version {have}"
+    )]
+    RefusedChange { uri: String, version: i32, have: i32, index: usize, count: usize, problem: ChangeProblem },
+}
+
+/// Why one change of a `didChange` batch cannot apply to the text the earlier changes left.
+#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone, Copy)]
+pub enum ChangeProblem {
+    #[error("range {start}-{end} starts after it ends")]
+    Inverted { start: Position, end: Position },
+    #[error("range {start}-{end} names line {line}, but the document has {lines} lines")]
+    NoSuchLine { start: Position, end: Position, line: u32, lines: usize },
+}
+
+impl std::fmt::Display for Position {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.line, self.character)
+    }
 }
 
 /// One open document.
@@ -103,40 +121,33 @@ impl Document {
     }
 
     /// Applies the editor's changes in order and returns the byte edits for the syntax tree.
-    /// An older or equal version is refused whole (the editor's view and ours would diverge).
+    ///
+    /// All or nothing: each change is checked against the text the earlier ones leave, and if
+    /// one cannot apply (a range that ends before it starts, or a line that does not exist), none
+    /// is applied and the document keeps its text and version, so the next full-text sync (or any
+    /// newer change) starts from a known state. An older or equal version is refused whole (the
+    /// editor's view and ours would diverge).
     pub fn apply(&mut self, version: i32, changes: &[Change], enc: Encoding) -> Result<Vec<ByteEdit>, DocumentError> {
         if version <= self.version {
             return Err(DocumentError::StaleVersion { uri: self.uri.clone(), have: self.version, got: version });
         }
+        // Ropes share their nodes: the copy costs O(log n) per edit, not the text.
+        let mut rope = self.rope.clone();
         let mut edits = Vec::with_capacity(changes.len());
-        for change in changes {
-            edits.push(self.apply_one(change, enc)?);
+        for (index, change) in changes.iter().enumerate() {
+            let edit = apply_one(&mut rope, change, enc).map_err(|problem| DocumentError::RefusedChange {
+                uri: self.uri.clone(),
+                version,
+                have: self.version,
+                index,
+                count: changes.len(),
+                problem,
+            })?;
+            edits.push(edit);
         }
+        self.rope = rope;
         self.version = version;
         Ok(edits)
-    }
-
-    fn apply_one(&mut self, change: &Change, enc: Encoding) -> Result<ByteEdit, DocumentError> {
-        let (start_char, end_char) = match change.range {
-            Some((start, end)) => {
-                let s = self.char_of(start, enc);
-                let e = self.char_of(end, enc);
-                if s > e {
-                    return Err(DocumentError::InvertedRange { start, end });
-                }
-                (s, e)
-            }
-            None => (0, self.rope.len_chars()),
-        };
-        let start_byte = self.rope.char_to_byte(start_char);
-        let old_end_byte = self.rope.char_to_byte(end_char);
-        let start_point = self.point_of_byte(start_byte);
-        let old_end_point = self.point_of_byte(old_end_byte);
-        self.rope.remove(start_char..end_char);
-        self.rope.insert(start_char, &change.text);
-        let new_end_byte = start_byte + change.text.len();
-        let new_end_point = self.point_of_byte(new_end_byte);
-        Ok(ByteEdit { start_byte, old_end_byte, new_end_byte, start_point, old_end_point, new_end_point })
     }
 
     /// tree-sitter point (row, byte column) of a byte offset.
@@ -157,23 +168,7 @@ impl Document {
         if line >= self.rope.len_lines() {
             return self.rope.len_chars();
         }
-        let line_start = self.rope.line_to_char(line);
-        let content = line_content_chars(&self.rope, line);
-        let col = pos.character as usize;
-        let slice = self.rope.slice(line_start..line_start + content);
-        let chars = match enc {
-            Encoding::Utf32 => col.min(content),
-            Encoding::Utf8 => {
-                let bytes = col.min(slice.len_bytes());
-                // A column inside a multi-byte character rounds down to its start.
-                slice.byte_to_char(bytes)
-            }
-            Encoding::Utf16 => {
-                let units = col.min(slice.len_utf16_cu());
-                slice.utf16_cu_to_char(units)
-            }
-        };
-        line_start + chars
+        char_in_line(&self.rope, line, pos.character as usize, enc)
     }
 
     /// Byte offset of a position, clamped into the document.
@@ -226,6 +221,67 @@ impl Document {
     pub fn looks_binary(&self) -> bool {
         self.rope.chunks().take(8).any(|c| c.as_bytes().contains(&0))
     }
+}
+
+/// Applies one change to `rope`, or says why it cannot apply there.
+fn apply_one(rope: &mut Rope, change: &Change, enc: Encoding) -> Result<ByteEdit, ChangeProblem> {
+    let (start_char, end_char) = match change.range {
+        Some((start, end)) => {
+            let char_of = |p: Position| {
+                checked_char_of(rope, p, enc).ok_or(ChangeProblem::NoSuchLine {
+                    start,
+                    end,
+                    line: p.line,
+                    lines: rope.len_lines(),
+                })
+            };
+            let (s, e) = (char_of(start)?, char_of(end)?);
+            if s > e {
+                return Err(ChangeProblem::Inverted { start, end });
+            }
+            (s, e)
+        }
+        None => (0, rope.len_chars()),
+    };
+    let point_of = |rope: &Rope, byte: usize| {
+        let line = rope.byte_to_line(byte);
+        (line, byte - rope.line_to_byte(line))
+    };
+    let start_byte = rope.char_to_byte(start_char);
+    let old_end_byte = rope.char_to_byte(end_char);
+    let start_point = point_of(rope, start_byte);
+    let old_end_point = point_of(rope, old_end_byte);
+    rope.remove(start_char..end_char);
+    rope.insert(start_char, &change.text);
+    let new_end_byte = start_byte + change.text.len();
+    let new_end_point = point_of(rope, new_end_byte);
+    Ok(ByteEdit { start_byte, old_end_byte, new_end_byte, start_point, old_end_point, new_end_point })
+}
+
+/// Char index of a position in an edit range. A character past the end of its line means the
+/// line's end (LSP); a line that does not exist is an error, except the line just past the last
+/// at character 0, which some editors use for "the end of the document".
+fn checked_char_of(rope: &Rope, pos: Position, enc: Encoding) -> Option<usize> {
+    let line = pos.line as usize;
+    match line.cmp(&rope.len_lines()) {
+        std::cmp::Ordering::Less => Some(char_in_line(rope, line, pos.character as usize, enc)),
+        std::cmp::Ordering::Equal if pos.character == 0 => Some(rope.len_chars()),
+        _ => None,
+    }
+}
+
+/// Char index of a column on an existing line, clamped to the line's content.
+fn char_in_line(rope: &Rope, line: usize, col: usize, enc: Encoding) -> usize {
+    let line_start = rope.line_to_char(line);
+    let content = line_content_chars(rope, line);
+    let slice = rope.slice(line_start..line_start + content);
+    let chars = match enc {
+        Encoding::Utf32 => col.min(content),
+        // A column inside a multi-byte character rounds down to its start.
+        Encoding::Utf8 => slice.byte_to_char(col.min(slice.len_bytes())),
+        Encoding::Utf16 => slice.utf16_cu_to_char(col.min(slice.len_utf16_cu())),
+    };
+    line_start + chars
 }
 
 /// Number of chars on a line, not counting its line break (`\n`, `\r\n` or `\r`).
@@ -402,6 +458,124 @@ mod tests {
 
     fn edits_strategy() -> impl Strategy<Value = Vec<(u32, u32, u32, u32, String)>> {
         proptest::collection::vec((0u32..6, 0u32..8, 0u32..6, 0u32..8, alphabet()), 40..=60)
+    }
+
+    impl Naive {
+        fn line_count(&self) -> usize {
+            let mut n = 1;
+            let mut i = 0;
+            while i < self.0.len() {
+                if self.0[i] == '\r' && self.0.get(i + 1) == Some(&'\n') {
+                    i += 1;
+                }
+                if self.0[i] == '\n' || self.0[i] == '\r' {
+                    n += 1;
+                }
+                i += 1;
+            }
+            n
+        }
+
+        /// The model's rule: a position names an existing line (its character clamped), or the
+        /// line just past the last at character 0.
+        fn checked_index(&self, p: Position, enc: Encoding) -> Option<usize> {
+            let lines = self.line_count() as u32;
+            (p.line < lines || (p.line == lines && p.character == 0)).then(|| self.index_of(p, enc))
+        }
+
+        /// Applies a whole batch or none of it.
+        fn apply_batch(&mut self, batch: &[Change], enc: Encoding) -> bool {
+            let mut next = Naive(self.0.clone());
+            for c in batch {
+                let (s, e) = match c.range {
+                    None => (0, next.0.len()),
+                    Some((a, b)) => match (next.checked_index(a, enc), next.checked_index(b, enc)) {
+                        (Some(s), Some(e)) if s <= e => (s, e),
+                        _ => return false,
+                    },
+                };
+                next.0.splice(s..e, c.text.chars());
+            }
+            *self = next;
+            true
+        }
+    }
+
+    fn change_strategy() -> impl Strategy<Value = Change> {
+        prop_oneof![
+            8 => (0u32..5, 0u32..8, 0u32..3, 0u32..8, alphabet()).prop_map(|(l, c, dl, c2, text)| {
+                // Mostly well-ordered ranges; some inverted ones on the same line.
+                Change { range: Some((pos(l, c), pos(l + dl, c2))), text }
+            }),
+            1 => (0u32..12, 0u32..4, alphabet())
+                .prop_map(|(l, c, text)| Change { range: Some((pos(l, c), pos(l, c))), text }),
+            1 => alphabet().prop_map(|text| Change { range: None, text }),
+        ]
+    }
+
+    fn run_random_batches(enc: Encoding, batches: Vec<(bool, Vec<Change>)>) {
+        let mut doc = Document::new("u", "plaintext", 0, "ab\r\n😀中\ncd");
+        let mut naive = Naive(doc.text().chars().collect());
+        for (stale, batch) in batches {
+            let before = (doc.text(), doc.version);
+            let version = if stale { doc.version } else { doc.version + 1 };
+            let res = doc.apply(version, &batch, enc);
+            let accepted = !stale && naive.apply_batch(&batch, enc);
+            assert_eq!(res.is_ok(), accepted, "batch {batch:?} on {:?}: {res:?}", before.0);
+            if accepted {
+                assert_eq!(doc.version, version);
+                assert_eq!(res.map(|e| e.len()).unwrap_or(0), batch.len());
+            } else {
+                assert_eq!((doc.text(), doc.version), before, "a refused batch changed the document");
+            }
+            assert_eq!(doc.text(), naive.0.iter().collect::<String>());
+            assert_eq!(doc.line_count(), naive.line_count());
+        }
+    }
+
+    fn batches_strategy() -> impl Strategy<Value = Vec<(bool, Vec<Change>)>> {
+        proptest::collection::vec(
+            (proptest::bool::weighted(0.05), proptest::collection::vec(change_strategy(), 1..5)),
+            30..=40,
+        )
+    }
+
+    #[test]
+    fn a_refused_batch_changes_nothing_and_says_which_change() {
+        let mut doc = Document::new("u", "rust", 1, "ab\ncd");
+        let batch = [
+            Change { range: Some((pos(0, 0), pos(0, 1))), text: "X".into() },
+            Change { range: Some((pos(1, 2), pos(1, 0))), text: "reversed".into() },
+        ];
+        let err = doc.apply(2, &batch, Encoding::Utf16).unwrap_err();
+        assert!(matches!(err, DocumentError::RefusedChange { index: 1, count: 2, have: 1, .. }), "{err}");
+        assert!(err.to_string().contains("1:2-1:0"), "{err}");
+        assert_eq!((doc.text().as_str(), doc.version), ("ab\ncd", 1));
+        // A later change made by the first one's text counts: line 2 exists only after it.
+        let grows = [
+            Change { range: Some((pos(1, 2), pos(1, 2))), text: "\nef".into() },
+            Change { range: Some((pos(2, 0), pos(2, 2))), text: "EF".into() },
+        ];
+        doc.apply(2, &grows, Encoding::Utf16).unwrap();
+        assert_eq!((doc.text().as_str(), doc.version), ("ab\ncd\nEF", 2));
+        let past = [Change { range: Some((pos(9, 0), pos(12, 3))), text: "zz".into() }];
+        assert!(matches!(doc.apply(3, &past, Encoding::Utf8), Err(DocumentError::RefusedChange { .. })));
+        // The end-of-document position (the line after the last, character 0) is accepted.
+        let end = [Change { range: Some((pos(3, 0), pos(3, 0))), text: "!".into() }];
+        doc.apply(3, &end, Encoding::Utf8).unwrap();
+        assert_eq!(doc.text(), "ab\ncd\nEF!");
+    }
+
+    // Random batches mixing valid, inverted and out-of-range changes (and stale versions):
+    // 128 cases x 30-40 batches of 1-4 changes per encoding.
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, .. ProptestConfig::default() })]
+        #[test]
+        fn random_batches_utf8(b in batches_strategy()) { run_random_batches(Encoding::Utf8, b) }
+        #[test]
+        fn random_batches_utf16(b in batches_strategy()) { run_random_batches(Encoding::Utf16, b) }
+        #[test]
+        fn random_batches_utf32(b in batches_strategy()) { run_random_batches(Encoding::Utf32, b) }
     }
 
     // 250 cases x 40-60 edits: at least 10,000 random edits per encoding.

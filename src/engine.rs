@@ -1,4 +1,4 @@
-//! The engine: open documents with their syntax trees and symbol tables, the active configuration,
+//! The engine: open documents with their syntax trees, the symbol index, the active configuration,
 //! and the operations the server and the CLI call. It speaks in plain data (byte offsets, strings,
 //! versions), never in LSP types.
 
@@ -12,24 +12,25 @@ use dashmap::DashMap;
 
 use crate::{
     completion::inline::{self, DocView, InlineEngine, InlineOutcome, InlineRequest, Prepared},
-    completion::local::{self, Candidate, SymbolTable, WordAtCursor},
+    completion::local::{self, Candidate, WordAtCursor},
     config::Config,
     context,
     documents::{Change, Document, DocumentError, Encoding, Position},
+    index::{self, FileKey, Index, Snapshot},
+    privacy::{self, Verdict},
     providers::{ModelRequest, Task},
     syntax::{LanguageInfo, Languages, SyntaxTree},
     upstream::Upstream,
 };
 
-/// Tables of documents up to this size (about the 120 lines the near-cursor scan covers) are rebuilt
-/// on every request that finds them stale; larger ones at most every [`TABLE_REFRESH_MS`], since a
-/// rebuild runs the identifier, definition and import queries over the whole file (3 ms for a
-/// 16 KB Rust file) and the near-cursor scan covers fresh edits meanwhile.
-const SMALL_DOC_BYTES: usize = 4 * 1024;
-const TABLE_REFRESH_MS: u128 = 500;
+mod preview;
+mod symbols;
+
+pub use symbols::{DocumentOutline, SymbolMatch};
+
 /// Syntax trees kept alive: the most recently used documents. A tree costs ~30 bytes per byte of
 /// source, so keeping all 200 files of a large workspace parsed would cost gigabytes; the others
-/// keep their text and symbol table and are reparsed on demand.
+/// keep their text (their symbols live in the index) and are reparsed on demand.
 const HOT_TREES: usize = 8;
 /// On the typing path (inline and popup completions), documents larger than this do not wait for
 /// their reparse: tree-sitter's incremental reparse grows with the number of top-level items and
@@ -37,6 +38,9 @@ const HOT_TREES: usize = 8;
 /// the edited tree — every node already moved to where the edits put its text, only the structure
 /// at the edit itself is out of date — while a background thread reparses.
 const DEFER_REPARSE_BYTES: usize = 512 * 1024;
+/// How long a document's privacy verdict is trusted before the rules (and `.switchboardignore`
+/// files on disk) are consulted again.
+const PRIVACY_RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// One open document and what the engine derived from it.
 #[derive(Debug, Clone)]
@@ -44,37 +48,47 @@ pub struct DocState {
     pub doc: Document,
     pub lang: Option<&'static LanguageInfo>,
     pub syntax: Option<SyntaxTree>,
-    pub table: Arc<SymbolTable>,
-    table_built: Instant,
     /// The tree was edited but not reparsed yet: parsing waits until something reads the tree, so
     /// a burst of keystrokes costs one reparse, not one each.
     syntax_stale: bool,
-    /// The tree was dropped to save memory; the next reader parses from scratch.
+    /// No tree yet (the indexer parses a new document and hands its tree over) or it was dropped
+    /// to save memory; the next reader parses from scratch.
     syntax_dropped: bool,
     /// A background reparse of this document is running (see [`DEFER_REPARSE_BYTES`]).
     reparse_pending: bool,
-    /// Binary or oversized: kept verbatim, never parsed or mined for symbols.
+    /// Opened and not parsed yet: the indexer is parsing it and hands its tree over, so a large
+    /// document does not start a second full parse of its own meanwhile.
+    awaiting_index: bool,
+    /// Binary, oversized or with a line over [`index::LONG_LINE_BYTES`] (minified code): kept
+    /// verbatim, never parsed; the index keeps a bounded word scan of it.
     pub plain: bool,
+    /// Whether the document's content may go upstream (exclusions, local-only paths).
+    pub privacy: Verdict,
+    privacy_at: Instant,
 }
 
 impl DocState {
+    /// A document as opened: not parsed yet (parsing is the indexer's, off the handler).
     fn new(doc: Document) -> DocState {
         let lang = Languages::global().resolve(&doc.language_id, &doc.uri);
-        let plain = doc.looks_binary() || doc.len_bytes() > crate::syntax::MAX_PARSE_BYTES;
-        let syntax = if plain { None } else { lang.and_then(|l| SyntaxTree::parse(l, &doc.rope)) };
-        let table =
-            if plain { SymbolTable::default() } else { SymbolTable::build(doc.version, &doc.rope, syntax.as_ref()) };
+        let plain = doc.looks_binary() || doc.len_bytes() > crate::syntax::MAX_PARSE_BYTES || has_long_line(&doc.rope);
         DocState {
             doc,
             lang,
-            syntax,
-            table: Arc::new(table),
-            table_built: Instant::now(),
+            syntax: None,
             syntax_stale: false,
-            syntax_dropped: false,
+            syntax_dropped: !plain && lang.is_some_and(|l| l.has_grammar()),
             reparse_pending: false,
+            awaiting_index: !plain && lang.is_some_and(|l| l.has_grammar()),
             plain,
+            privacy: Verdict::Allowed,
+            privacy_at: Instant::now(),
         }
+    }
+
+    /// The document's key in the index.
+    pub fn key(&self) -> FileKey {
+        FileKey::from_uri(&self.doc.uri)
     }
 
     /// Brings the syntax tree up to date with the text.
@@ -93,26 +107,6 @@ impl DocState {
             && !tree.reparse(&self.doc.rope)
         {
             self.syntax = None;
-        }
-    }
-
-    fn refresh_table(&mut self, force: bool) {
-        if self.plain || self.table.version == self.doc.version {
-            return;
-        }
-        if self.syntax_dropped && !force {
-            // A cold document: its slightly old table beats a full parse on someone else's keystroke.
-            return;
-        }
-        let due = self.doc.len_bytes() <= SMALL_DOC_BYTES || self.table_built.elapsed().as_millis() >= TABLE_REFRESH_MS;
-        if force || due {
-            // A large document's edited tree, waiting for its background reparse, will do: its nodes
-            // sit where the edits moved their text, which is all a symbol table reads.
-            if !(self.syntax_stale && self.doc.len_bytes() > DEFER_REPARSE_BYTES) {
-                self.ensure_parsed();
-            }
-            self.table = Arc::new(SymbolTable::build(self.doc.version, &self.doc.rope, self.syntax.as_ref()));
-            self.table_built = Instant::now();
         }
     }
 }
@@ -134,15 +128,20 @@ pub struct LocalCompletion {
 }
 
 pub struct Engine {
-    /// Shared with background reparses, which install their tree when the document has not moved on.
+    /// Shared with background reparses and the indexer, which install their tree when the
+    /// document has not moved on.
     docs: Arc<DashMap<String, DocState>>,
+    /// Symbols of the open documents and the workspace, kept current off the request path.
+    index: Index,
     config: RwLock<Arc<Config>>,
     upstream: RwLock<Upstream>,
     /// Documents whose syntax trees are alive, most recent first (at most [`HOT_TREES`]).
-    hot: Mutex<VecDeque<String>>,
+    hot: Arc<Mutex<VecDeque<String>>>,
     pub inline: InlineEngine,
     /// `prompt_cache_key` for this workspace, so the provider's cache buckets its requests together.
     cache_key: RwLock<String>,
+    /// Which files never go upstream, for this workspace and configuration.
+    privacy: RwLock<Arc<privacy::Policy>>,
     /// Prompt context state: recent edits, neighbour windows, definitions of open files.
     pub gather: context::Gatherer,
     /// The workspace root, as a path (prompts show files relative to it).
@@ -175,15 +174,39 @@ impl Engine {
             tracing::warn!("{p}");
         }
         let inline = InlineEngine::default();
-        inline.set_debounce(config.completion.debounce_ms);
+        inline.configure(&config.completion);
         inline.stats.set_prices(prices(&config));
+        let policy = privacy::Policy::new(None, &config.privacy.exclude, &config.privacy.local_only);
+        let docs: Arc<DashMap<String, DocState>> = Arc::new(DashMap::new());
+        let hot: Arc<Mutex<VecDeque<String>>> = Arc::default();
+        let (weak_docs, weak_hot) = (Arc::downgrade(&docs), Arc::downgrade(&hot));
+        // The indexer parses every open document (incrementally after edits); a hot one whose tree
+        // is missing or behind takes the indexer's tree for its version instead of parsing again.
+        let index = Index::new(Box::new(move |uri, version, tree| {
+            let (Some(docs), Some(hot)) = (weak_docs.upgrade(), weak_hot.upgrade()) else { return };
+            let is_hot = hot.lock().unwrap_or_else(|p| p.into_inner()).iter().any(|u| u == uri);
+            let Some(mut entry) = docs.get_mut(uri) else { return };
+            if !is_hot {
+                // Cold: it parses on demand when it is used again.
+                entry.awaiting_index = false;
+                return;
+            }
+            if entry.doc.version == version && (entry.syntax_dropped || entry.syntax_stale) {
+                entry.syntax = Some(tree);
+                entry.syntax_dropped = false;
+                entry.syntax_stale = false;
+                entry.awaiting_index = false;
+            }
+        }));
         Engine {
-            docs: Arc::new(DashMap::new()),
+            docs,
+            index,
             config: RwLock::new(Arc::new(config)),
             upstream: RwLock::new(upstream),
-            hot: Mutex::new(VecDeque::new()),
+            hot,
             inline,
             cache_key: RwLock::new("switchboard:default".into()),
+            privacy: RwLock::new(Arc::new(policy)),
             gather: context::Gatherer::default(),
             root: RwLock::new(None),
         }
@@ -198,8 +221,10 @@ impl Engine {
 
     /// Installs a new configuration and rebuilds the providers; returns the providers' problems.
     pub fn set_config(&self, config: Config) -> Vec<crate::config::Problem> {
-        let (upstream, problems) = Upstream::build(&config);
-        self.inline.set_debounce(config.completion.debounce_ms);
+        let (upstream, mut problems) = Upstream::build(&config);
+        let root = self.privacy().root().map(std::path::Path::to_path_buf);
+        problems.extend(self.set_privacy(root.as_deref(), &config));
+        self.inline.configure(&config.completion);
         self.inline.stats.set_prices(prices(&config));
         *self.upstream.write().unwrap_or_else(|p| p.into_inner()) = upstream;
         *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(config);
@@ -211,13 +236,22 @@ impl Engine {
         self.upstream.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// Opens a document. Cheap: the text is stored and handed to the indexer, which parses it.
     pub fn open(&self, uri: &str, language_id: &str, version: i32, text: &str) {
-        let state = DocState::new(Document::new(uri, language_id, version, text));
+        let mut state = DocState::new(Document::new(uri, language_id, version, text));
+        state.privacy = privacy::verdict_for_uri(&self.privacy(), uri);
+        // A withheld document is indexed as plain words: local completion still sees them, but it
+        // has no definitions a prompt for another file could quote.
+        let withheld = !state.privacy.allows_upstream();
+        let (lang, rope, plain) = (state.lang, state.doc.rope.clone(), state.plain || withheld);
         self.docs.insert(uri.to_owned(), state);
+        // Hot before the indexer sees it, so the indexer's tree is taken.
         self.touch(uri);
+        self.index.open(uri, lang, version, rope, plain);
     }
 
     pub fn close(&self, uri: &str) {
+        self.index.close(uri);
         self.docs.remove(uri);
         self.inline.forget_document(uri);
         self.gather.forget(uri, &context::file_of(uri));
@@ -242,6 +276,7 @@ impl Engine {
         {
             entry.syntax = None;
             entry.syntax_dropped = true;
+            entry.awaiting_index = false;
         }
     }
 
@@ -267,15 +302,22 @@ impl Engine {
         let edits = state.doc.apply(version, changes, enc)?;
         self.gather.edits.record(uri, &before, &state.doc.rope, &edits);
         let too_big = state.doc.len_bytes() > crate::syntax::MAX_PARSE_BYTES;
-        if state.plain != too_big && !state.doc.looks_binary() {
-            // Crossed the size limit either way: start over from the whole text.
+        let long_line = changes.iter().any(|c| c.text.split('\n').any(|l| l.len() > index::LONG_LINE_BYTES));
+        if (state.plain != too_big || (long_line && !state.plain)) && !state.doc.looks_binary() {
+            // Crossed the size limit or pasted minified code: start over from the whole text.
+            let privacy = state.privacy.clone();
             *state = DocState::new(state.doc.clone());
+            state.privacy = privacy;
+            let plain = state.plain || !state.privacy.allows_upstream();
+            self.index.open(uri, state.lang, version, state.doc.rope.clone(), plain);
             return Ok(());
         }
         if let Some(tree) = &mut state.syntax {
             tree.edit(&edits);
             state.syntax_stale = true;
         }
+        let plain = state.plain || !state.privacy.allows_upstream();
+        self.index.change(uri, version, state.doc.rope.clone(), edits, plain);
         Ok(())
     }
 
@@ -283,6 +325,7 @@ impl Engine {
     pub fn snapshot(&self, uri: &str) -> Result<DocState, EngineError> {
         self.touch(uri);
         let mut entry = self.docs.get_mut(uri).ok_or_else(|| EngineError::UnknownDocument(uri.to_owned()))?;
+        self.recheck_privacy(uri, entry.value_mut());
         entry.ensure_parsed();
         Ok(entry.value().clone())
     }
@@ -293,6 +336,7 @@ impl Engine {
     pub fn snapshot_for_typing(&self, uri: &str) -> Result<DocState, EngineError> {
         self.touch(uri);
         let mut entry = self.docs.get_mut(uri).ok_or_else(|| EngineError::UnknownDocument(uri.to_owned()))?;
+        self.recheck_privacy(uri, entry.value_mut());
         self.parse_for_typing(uri, entry.value_mut());
         Ok(entry.value().clone())
     }
@@ -300,16 +344,19 @@ impl Engine {
     /// Reparses `state` now, or for a large document starts a background reparse (at most one at a
     /// time) and leaves the edited tree in place.
     fn parse_for_typing(&self, uri: &str, state: &mut DocState) {
-        let defer = state.syntax_stale && !state.syntax_dropped && state.doc.len_bytes() > DEFER_REPARSE_BYTES;
+        let large = state.doc.len_bytes() > DEFER_REPARSE_BYTES;
+        if large && state.awaiting_index {
+            return; // the indexer's tree is on its way
+        }
+        let defer = large && (state.syntax_stale || state.syntax_dropped);
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) if defer => {
-                if !state.reparse_pending
-                    && let Some(tree) = state.syntax.clone()
-                {
+                let tree = if state.syntax_dropped { None } else { state.syntax.clone() };
+                if !state.reparse_pending && (tree.is_some() || state.syntax_dropped) {
                     state.reparse_pending = true;
-                    let (docs, uri, rope, version) =
-                        (self.docs.clone(), uri.to_owned(), state.doc.rope.clone(), state.doc.version);
-                    runtime.spawn_blocking(move || reparse_in_background(&docs, &uri, tree, &rope, version));
+                    let (docs, uri, rope, version, lang) =
+                        (self.docs.clone(), uri.to_owned(), state.doc.rope.clone(), state.doc.version, state.lang);
+                    runtime.spawn_blocking(move || reparse_in_background(&docs, &uri, lang, tree, &rope, version));
                 }
             }
             _ => state.ensure_parsed(),
@@ -333,48 +380,118 @@ impl Engine {
         let state = {
             let mut entry = self.docs.get_mut(uri).ok_or_else(|| EngineError::UnknownDocument(uri.to_owned()))?;
             self.parse_for_typing(uri, entry.value_mut());
-            entry.refresh_table(false);
             entry.value().clone()
         };
-        let others = self.other_tables(uri, state.lang);
-        let cur =
-            local::CurrentDoc { rope: &state.doc.rope, syntax: state.syntax.as_ref(), table: &state.table, offset };
-        let (word, candidates) = local::complete(&cur, &others, max);
+        let key = state.key();
+        let cur = local::CurrentDoc {
+            rope: &state.doc.rope,
+            syntax: state.syntax.as_ref(),
+            key: &key,
+            family: state.lang.map(|l| index::family(l.id.as_str())),
+            offset,
+        };
+        let (word, candidates) = local::complete(&cur, &self.index.snapshot(), max);
         Ok(LocalCompletion { word, candidates })
+    }
+
+    /// The index's latest snapshot: symbols of open documents and workspace files.
+    pub fn index_snapshot(&self) -> Arc<Snapshot> {
+        self.index.snapshot()
+    }
+
+    /// Starts indexing the workspace under `root` in the background, within `[index]`'s bounds.
+    /// Files the privacy rules withhold (excluded or local-only) are never indexed, so no prompt
+    /// can quote their definitions.
+    pub fn index_workspace(&self, root: &std::path::Path) {
+        let policy = self.privacy();
+        let keep = Arc::new(move |p: &std::path::Path| policy.verdict(p).allows_upstream());
+        self.index.index_workspace(root, &self.config().index, keep);
+    }
+
+    /// A file on disk was saved, created or changed: the index re-reads it (or drops it when the
+    /// privacy rules withhold it).
+    pub fn file_changed(&self, path: &std::path::Path) {
+        if self.privacy().verdict(path).allows_upstream() {
+            self.index.refresh(path, &self.config().index);
+        } else {
+            self.index.remove(path);
+        }
+    }
+
+    /// A file on disk was deleted.
+    pub fn file_deleted(&self, path: &std::path::Path) {
+        self.index.remove(path);
+    }
+
+    /// Waits until the index has applied every update sent so far (tests, benchmarks, the CLI).
+    pub fn wait_indexed(&self) {
+        self.index.flush();
     }
 }
 
-/// Reparses `tree` (already edited to match `rope` at `version`) and installs it when the document
-/// is still at that version; otherwise the next typing request schedules another round.
+/// The answer in a file whose content may not go upstream: the local provider's, or nothing.
+fn local_only(
+    local: impl FnOnce() -> Option<(String, std::ops::Range<usize>)>,
+    reason: &str,
+    language: &str,
+    stats: &crate::completion::stats::Stats,
+) -> InlineOutcome {
+    let started = Instant::now();
+    match local() {
+        Some((text, range)) => {
+            stats.answered("local", language, started.elapsed());
+            InlineOutcome::Answer(inline::InlineAnswer {
+                text,
+                range,
+                provider: "local".into(),
+                model: String::new(),
+                latency: started.elapsed(),
+                from_cache: false,
+            })
+        }
+        None => InlineOutcome::Nothing { reason: reason.to_owned() },
+    }
+}
+
+/// Whether any line is longer than [`index::LONG_LINE_BYTES`] (minified or generated code).
+fn has_long_line(rope: &ropey::Rope) -> bool {
+    // The average line is a cheap first test; only a file with a long-enough total is walked.
+    rope.len_bytes() > index::LONG_LINE_BYTES && rope.lines().any(|l| l.len_bytes() > index::LONG_LINE_BYTES)
+}
+
+/// Reparses `tree` (already edited to match `rope` at `version`), or parses `rope` from scratch
+/// without one, and installs the result when the document is still at that version; otherwise
+/// the next typing request schedules another round.
 fn reparse_in_background(
     docs: &DashMap<String, DocState>,
     uri: &str,
-    mut tree: SyntaxTree,
+    lang: Option<&'static LanguageInfo>,
+    tree: Option<SyntaxTree>,
     rope: &ropey::Rope,
     version: i32,
 ) {
-    let parsed = tree.reparse(rope);
+    let fresh = tree.is_none();
+    let parsed = match tree {
+        Some(mut t) => t.reparse(rope).then_some(t),
+        None => lang.and_then(|l| SyntaxTree::parse(l, rope)),
+    };
     let Some(mut entry) = docs.get_mut(uri) else { return };
     let state = entry.value_mut();
     state.reparse_pending = false;
-    if state.doc.version == version && state.syntax_stale && !state.syntax_dropped {
-        state.syntax = parsed.then_some(tree);
+    if state.doc.version != version {
+        return;
+    }
+    if fresh && state.syntax_dropped {
+        state.syntax = parsed;
+        state.syntax_dropped = false;
+    } else if !fresh && state.syntax_stale && !state.syntax_dropped {
+        state.syntax = parsed;
         state.syntax_stale = false;
     }
 }
 
-/// Languages whose identifiers are worth sharing (JavaScript and TypeScript files import each other).
-fn same_family(a: Option<&LanguageInfo>, b: Option<&LanguageInfo>) -> bool {
-    const WEB: &[&str] = &["javascript", "typescript", "typescriptreact"];
-    const C: &[&str] = &["c", "cpp"];
-    match (a, b) {
-        (Some(a), Some(b)) => [WEB, C].iter().any(|f| f.contains(&a.id.as_str()) && f.contains(&b.id.as_str())),
-        _ => false,
-    }
-}
-
-fn prices(config: &Config) -> std::collections::BTreeMap<String, (f64, f64)> {
-    config.pricing.iter().map(|(m, p)| (m.clone(), (p.input, p.output))).collect()
+fn prices(config: &Config) -> std::collections::BTreeMap<String, crate::config::Price> {
+    config.pricing.clone()
 }
 
 const INLINE_SYSTEM: &str = "You are a code completion engine inside an editor. The user message holds a file \
@@ -385,6 +502,9 @@ impl Engine {
     /// Sets the workspace the server serves; its hash becomes the provider `prompt_cache_key`.
     pub fn set_workspace(&self, root: &std::path::Path) {
         use std::hash::{Hash, Hasher};
+        for p in self.set_privacy(Some(root), &self.config()) {
+            tracing::warn!("{p}");
+        }
         let mut h = std::collections::hash_map::DefaultHasher::new();
         root.hash(&mut h);
         *self.cache_key.write().unwrap_or_else(|p| p.into_inner()) = format!("switchboard:{:016x}", h.finish());
@@ -403,35 +523,74 @@ impl Engine {
         }
     }
 
-    /// Symbol tables of the other open documents (for the local provider and prompt context).
-    /// Only documents of the same language (or family: JS/TS, C/C++) are worth mining; stale small
-    /// tables are refreshed on the way.
-    pub fn other_tables(&self, uri: &str, lang: Option<&LanguageInfo>) -> Vec<(Arc<str>, Arc<SymbolTable>)> {
-        let lang_id = lang.map(|l| l.id.as_str());
-        let mut others = Vec::new();
+    /// The privacy rules in force (exclusions, local-only paths, `.switchboardignore`).
+    pub fn privacy(&self) -> Arc<privacy::Policy> {
+        self.privacy.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Rebuilds the privacy rules for `root` and `config` and re-judges every open document;
+    /// returns the patterns that were refused.
+    fn set_privacy(&self, root: Option<&std::path::Path>, config: &Config) -> Vec<crate::config::Problem> {
+        let policy = Arc::new(privacy::Policy::new(root, &config.privacy.exclude, &config.privacy.local_only));
+        let problems = policy
+            .problems
+            .iter()
+            .map(|m| crate::config::Problem {
+                origin: "configuration".into(),
+                line: None,
+                column: None,
+                message: m.clone(),
+                is_error: false,
+            })
+            .collect();
+        *self.privacy.write().unwrap_or_else(|p| p.into_inner()) = policy.clone();
         for mut entry in self.docs.iter_mut() {
-            let related =
-                lang_id.is_none() || entry.lang.map(|l| l.id.as_str()) == lang_id || same_family(entry.lang, lang);
-            if entry.key() == uri || !related {
-                continue;
-            }
-            entry.refresh_table(false);
-            others.push((Arc::<str>::from(entry.key().as_str()), entry.table.clone()));
+            let verdict = privacy::verdict_for_uri(&policy, entry.key());
+            entry.privacy = verdict;
+            entry.privacy_at = Instant::now();
         }
-        others
+        problems
+    }
+
+    /// Judges a document again when its verdict is older than [`PRIVACY_RECHECK`] (a
+    /// `.switchboardignore` may have changed on disk).
+    fn recheck_privacy(&self, uri: &str, state: &mut DocState) {
+        if state.privacy_at.elapsed() >= PRIVACY_RECHECK {
+            state.privacy = privacy::verdict_for_uri(&self.privacy(), uri);
+            state.privacy_at = Instant::now();
+        }
+    }
+
+    /// The verdict for an open document (`None` when it is not open).
+    pub fn privacy_verdict(&self, uri: &str) -> Option<Verdict> {
+        let mut entry = self.docs.get_mut(uri)?;
+        self.recheck_privacy(uri, entry.value_mut());
+        Some(entry.privacy.clone())
+    }
+
+    /// Open documents whose content may not go upstream, with the reason (for the doctor).
+    pub fn withheld_documents(&self) -> Vec<(String, Verdict)> {
+        let mut out: Vec<(String, Verdict)> = self
+            .docs
+            .iter()
+            .filter(|e| !e.privacy.allows_upstream())
+            .map(|e| (e.key().clone(), e.privacy.clone()))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
     }
 
     /// The prompt for a completion at `offset` of `view`.
     fn prepare(
         &self,
         view: &DocView,
-        table: &SymbolTable,
         offset: usize,
         task: Task,
         shape: crate::completion::postprocess::Shape,
     ) -> Prepared {
         let config = self.config();
-        let ctx = self.inline_context(view, table, offset, config.completion.max_prompt_tokens);
+        let index = self.index.snapshot();
+        let ctx = self.inline_context(view, &index, offset, config.completion.max_prompt_tokens);
         let path = ctx.parts.path.clone();
         let single = shape == crate::completion::postprocess::Shape::SingleLine;
         let system = format!(
@@ -465,13 +624,14 @@ impl Engine {
     pub fn inline_context(
         &self,
         view: &DocView,
-        table: &SymbolTable,
+        index: &index::Snapshot,
         offset: usize,
         budget_tokens: usize,
     ) -> context::InlineContext {
         let root = self.root.read().unwrap_or_else(|p| p.into_inner()).clone();
         let file = &context::file_of(&view.uri);
         let path = context::shown(root.as_deref(), &view.uri);
+        let key = FileKey::from_uri(&view.uri);
         let repo = root.as_deref().and_then(|r| r.rsplit('/').find(|s| !s.is_empty())).unwrap_or("");
         let src = context::Source {
             uri: &view.uri,
@@ -482,38 +642,25 @@ impl Engine {
             lang: view.lang,
             rope: &view.rope,
             syntax: view.syntax.as_ref(),
-            table,
+            symbols: index.file(&key),
             offset,
         };
         let open = self.open_files(&view.uri, view.lang);
-        self.gather.inline(&src, &open, None, root.as_deref(), budget_tokens)
-    }
-
-    /// The request an inline completion at `offset` of open document `uri` would send, built as
-    /// on the typing path but not sent (`switchboard context`, the context benchmark).
-    pub fn inline_request(&self, uri: &str, offset: usize) -> Result<ModelRequest, EngineError> {
-        let state = self.snapshot_for_typing(uri)?;
-        let table = {
-            let mut entry = self.docs.get_mut(uri).ok_or_else(|| EngineError::UnknownDocument(uri.to_owned()))?;
-            entry.refresh_table(false);
-            entry.table.clone()
-        };
-        let view = Self::view(&state);
-        let offset = offset.min(view.rope.len_bytes());
-        let shape = inline::decide_shape(&view, offset, self.config().completion.multiline, false);
-        Ok(self.prepare(&view, &table, offset, Task::Inline, shape).request)
+        // Withheld documents give no snippets (`open_files` leaves them out) and no edits.
+        let may_send = |uri: &str| self.docs.get(uri).is_some_and(|d| d.privacy.allows_upstream());
+        self.gather.inline(&src, &open, Some(index), &may_send, root.as_deref(), budget_tokens)
     }
 
     /// The other open documents of the same language family, most recently used first (cheap
     /// clones), for prompt context.
-    fn open_files(&self, uri: &str, lang: Option<&LanguageInfo>) -> Vec<context::OpenFile> {
+    fn open_files(&self, uri: &str, lang: Option<&'static LanguageInfo>) -> Vec<context::OpenFile> {
         let hot = self.hot.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let lang_id = lang.map(|l| l.id.as_str());
+        let family = |l: &'static LanguageInfo| index::family(l.id.as_str());
         let mut out: Vec<context::OpenFile> = self
             .docs
             .iter()
-            .filter(|e| e.key() != uri && !e.plain)
-            .filter(|e| lang_id.is_none() || e.lang.map(|l| l.id.as_str()) == lang_id || same_family(e.lang, lang))
+            .filter(|e| e.key() != uri && !e.plain && e.privacy.allows_upstream())
+            .filter(|e| lang.is_none() || e.lang.map(family) == lang.map(family))
             .map(|e| context::OpenFile {
                 uri: e.key().clone(),
                 version: e.doc.version,
@@ -543,9 +690,8 @@ impl Engine {
             req.selected.is_some() || req.task == Task::Complete,
         );
         let upstream = self.upstream();
-        let table = state.table.clone();
         let task = req.task.clone();
-        let prepare = || self.prepare(&view, &table, offset, task, shape);
+        let prepare = || self.prepare(&view, offset, task, shape);
         let uri = req.uri.clone();
         let local = move || {
             let local = self.complete_local(&uri, offset, 1).ok()?;
@@ -555,6 +701,10 @@ impl Engine {
             let best = local.candidates.into_iter().next()?;
             Some((best.text, local.word.typed))
         };
+        if let Some(reason) = state.privacy.reason() {
+            // An excluded or local-only file: the route is filtered down to `local` before the router.
+            return Ok(local_only(local, reason, &view.language_id, &self.inline.stats));
+        }
         Ok(self.inline.complete(&upstream, view.clone(), req, prepare, local).await)
     }
 
@@ -566,6 +716,9 @@ impl Engine {
             return;
         }
         let Ok(state) = self.snapshot_for_typing(&a.uri) else { return };
+        if !state.privacy.allows_upstream() {
+            return;
+        }
         let mut view = Self::view(&state);
         let len = view.rope.len_bytes();
         let (start, end) = (a.start.min(len), a.end.min(len).max(a.start.min(len)));
@@ -579,14 +732,14 @@ impl Engine {
             return; // The document moved on in another way: nothing sensible to prefetch.
         }
         let shape = inline::decide_shape(&view, cursor, config.completion.multiline, false);
-        let prepared = self.prepare(&view, &state.table, cursor, Task::Inline, shape);
+        let prepared = self.prepare(&view, cursor, Task::Inline, shape);
         self.inline.prefetch(&self.upstream(), view, cursor, prepared);
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
 
     use super::*;
 
@@ -622,6 +775,8 @@ mod tests {
         let text = big_rust();
         assert!(text.len() > DEFER_REPARSE_BYTES);
         engine.open(uri, "rust", 1, &text);
+        engine.wait_indexed();
+        assert!(engine.docs.get(uri).is_some_and(|s| s.syntax.is_some()), "the indexer handed its tree over");
 
         type_in_body(&engine, uri, 2, 100, "+ ");
         let typing = engine.snapshot_for_typing(uri).unwrap();
@@ -644,6 +799,7 @@ mod tests {
     fn without_a_runtime_or_for_small_documents_the_typing_path_reparses_in_place() {
         let engine = Engine::default();
         engine.open("file:///big.rs", "rust", 1, &big_rust());
+        engine.wait_indexed();
         type_in_body(&engine, "file:///big.rs", 2, 7, "+ ");
         let state = engine.snapshot_for_typing("file:///big.rs").unwrap();
         assert!(!state.syntax_stale);

@@ -24,18 +24,37 @@ fn main() -> anyhow::Result<()> {
     match args.command {
         None | Some(Command::Serve) => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            runtime.block_on(server::serve(Arc::new(Engine::default())));
+            let code = runtime.block_on(server::serve(Arc::new(Engine::default())));
             // The stdin reader sits on a blocking thread that would keep the process alive after
             // `exit`; don't wait for it.
             runtime.shutdown_timeout(std::time::Duration::from_millis(50));
-            Ok(())
+            // LSP: `exit` after `shutdown` is success, without it failure.
+            std::process::exit(code)
         }
         Some(Command::Complete { location, json }) => cli::complete(&location, json),
-        Some(Command::Doctor) => cli::doctor(),
+        Some(Command::Doctor) => {
+            // Exit 1 when a route has no usable provider.
+            if cli::doctor()? != std::process::ExitCode::SUCCESS {
+                let _ = std::io::Write::flush(&mut std::io::stdout());
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Some(Command::Context { location, json, open, format }) => cli::context(&location, json, &open, &format),
-        Some(Command::Action { name, location, apply }) => {
+        Some(Command::Action { name, location, apply, force }) => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            runtime.block_on(switchboard::actions::cli::run(&name, &location, apply))
+            runtime.block_on(switchboard::actions::cli::run(&name, &location, apply, force))
+        }
+        Some(Command::Mcp { root }) => {
+            let root = match root {
+                Some(r) => r,
+                None => std::env::current_dir()?,
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let result = runtime.block_on(switchboard::mcp::serve(&root));
+            // As for `serve`: the stdin reader's blocking thread must not keep the process alive.
+            runtime.shutdown_timeout(std::time::Duration::from_millis(50));
+            result
         }
         Some(Command::Stats) => {
             print!("{}", switchboard::completion::stats::report());

@@ -39,7 +39,8 @@ impl Upstream {
             .filter(|(_, l)| !l.routes.is_empty())
             .map(|(lang, l)| (lang.clone(), l.routes.clone().into_iter().collect()))
             .collect();
-        let router = Router::new(RouteTable::new(routes, per_language), Policy::default());
+        let router = Router::new(RouteTable::new(routes, per_language), Policy::default())
+            .with_privacy(crate::privacy::Settings::from_config(config));
         (Upstream { registry: Arc::new(registry), router: Arc::new(router) }, problems)
     }
 }

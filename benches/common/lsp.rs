@@ -70,6 +70,32 @@ impl Lsp {
         t
     }
 
+    /// Writes several messages in one write (the server reads them in one batch); returns the
+    /// moment just before the write.
+    pub fn send_all(&mut self, msgs: &[Value]) -> Instant {
+        let mut frames = String::new();
+        for msg in msgs {
+            let body = msg.to_string();
+            frames.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+        }
+        let t = Instant::now();
+        self.stdin.write_all(frames.as_bytes()).expect("write to the server");
+        self.stdin.flush().expect("flush");
+        t
+    }
+
+    /// The next message if one arrives before `deadline`.
+    pub fn recv_until(&mut self, deadline: Instant) -> Option<(Instant, Value)> {
+        match self.rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(m) => Some(m),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = self.child.try_wait().ok().flatten();
+                panic!("the server closed its stdout (exit status {status:?})")
+            }
+        }
+    }
+
     pub fn notify(&mut self, method: &str, params: Value) -> Instant {
         self.send(json!({"jsonrpc": "2.0", "method": method, "params": params}))
     }

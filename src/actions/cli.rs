@@ -1,7 +1,10 @@
 //! `switchboard action NAME FILE:LINE[:COL[-LINE:COL]] [--apply]`: the same actions from a shell.
 //! The explanation streams to stdout; an edit prints as a unified diff, or with `--apply` is
-//! written atomically (temp file + rename). A bare LINE, or LINE:COL, means the enclosing function
-//! or class there; a range's columns are 1-based characters, both ends inclusive.
+//! written by [`files::write_file_safely`] (atomic, refused when the file changed meanwhile, is
+//! read-only or hard-linked unless `--force`). A FILE that is a symbolic link is resolved: `--apply`
+//! edits the file it points to only when that file is inside the workspace (the current folder).
+//! A bare LINE, or LINE:COL, means the enclosing function or class there; a range's columns are
+//! 1-based characters, both ends inclusive.
 
 use std::{
     io::Write as _,
@@ -19,6 +22,7 @@ use crate::{
     config,
     documents::{Encoding, Position},
     engine::Engine,
+    files,
     syntax::Languages,
 };
 
@@ -64,10 +68,13 @@ pub fn parse_spot(s: &str) -> anyhow::Result<Spot> {
     bail!(usage())
 }
 
-pub async fn run(name: &str, location: &str, apply: bool) -> anyhow::Result<()> {
+pub async fn run(name: &str, location: &str, apply: bool, force: bool) -> anyhow::Result<()> {
     let spot = parse_spot(location)?;
-    let text = read_text(&spot.file)?;
+    let text = files::read_text(&spot.file)?;
     let root = std::env::current_dir().ok();
+    if apply {
+        check_link(&spot.file, root.as_deref())?;
+    }
     let discovered = config::discover(root.as_deref(), &|k| std::env::var(k).ok());
     let mut problems = discovered.problems;
     let config = config::build(&discovered.layers, &mut problems);
@@ -76,10 +83,14 @@ pub async fn run(name: &str, location: &str, apply: bool) -> anyhow::Result<()> 
     }
     let action = Action::find(name, &config)?;
     let engine = Engine::new(config);
+    if let Some(root) = &root {
+        engine.set_workspace(root);
+    }
     let path = std::fs::canonicalize(&spot.file).unwrap_or_else(|_| spot.file.clone());
     let uri = edit::path_to_uri(&path);
     let lang = Languages::global().by_path(&uri).map(|l| l.id.clone()).unwrap_or_else(|| "plaintext".into());
     engine.open(&uri, &lang, 0, &text);
+    engine.wait_indexed();
     let state = engine.snapshot(&uri)?;
     let doc = &state.doc;
     let (line, col) = spot.start;
@@ -99,7 +110,7 @@ pub async fn run(name: &str, location: &str, apply: bool) -> anyhow::Result<()> 
         Some((l, c)) => doc.offset_of(Position::new(l - 1, c), Encoding::Utf32),
         None => start,
     };
-    let prepared = run::prepare(action, &state, start..end, &[], &[], root.as_deref())?;
+    let prepared = run::prepare(action, &state, start..end, &[], &engine.index_snapshot(), root.as_deref())?;
     let (first, last) = prepared.lines();
     let title = prepared.action.title();
     eprintln!("switchboard: {title} on {}:{first}-{last}…", prepared.display_path);
@@ -143,28 +154,31 @@ pub async fn run(name: &str, location: &str, apply: bool) -> anyhow::Result<()> 
         // The file may have changed on disk while the model worked: plan against what is there now.
         let planned = match &prepared.tests {
             Some(TestLocation::File(_)) => planned,
-            _ => plan(&prepared, &text_answer, &read_text(&spot.file)?)?,
+            _ => plan(&prepared, &text_answer, &files::read_text(&spot.file)?)?,
         };
-        write_atomically(&planned.file)?;
-        let target = edit::uri_to_path(&planned.file.uri).unwrap_or_default();
-        eprintln!("switchboard: wrote {}", target.display());
+        let file = &planned.file;
+        let target = edit::uri_to_path(&file.uri).context("the edit's target is not a file")?;
+        let expected = (!file.create).then_some(file.base.as_str());
+        let how = files::write_file_safely(&target, expected, &file.result(), force)?;
+        let how = match how {
+            files::Written::Created => "created",
+            files::Written::Replaced => "wrote",
+            files::Written::InPlace => "wrote in place (hard-linked)",
+        };
+        eprintln!("switchboard: {how} {}", target.display());
     }
     Ok(())
 }
 
 /// Plans the edit against `current` (the file under test, as it is now).
-fn plan(p: &run::Prepared, answer: &str, current: &str) -> anyhow::Result<Planned> {
+pub(crate) fn plan(p: &run::Prepared, answer: &str, current: &str) -> anyhow::Result<Planned> {
     Ok(match &p.tests {
         None => edit::plan_replacement(p, answer, Current { text: current, version: p.version })?,
         Some(TestLocation::SameFile) => {
             edit::plan_tests(p, answer, TestFile { uri: p.uri.clone(), version: None, text: Some(current) })?
         }
         Some(TestLocation::File(path)) => {
-            let existing = match std::fs::read_to_string(path) {
-                Ok(t) => Some(t),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-            };
+            let existing = files::read_text_if_exists(path)?;
             let dest = TestFile { uri: edit::path_to_uri(path), version: None, text: existing.as_deref() };
             edit::plan_tests(p, answer, dest)?
         }
@@ -177,35 +191,25 @@ fn print_diff(file: &FileEdit, root: Option<&Path>) {
     print!("{}", super::diff::unified_diff(&shown.display().to_string(), &file.base, &file.result()));
 }
 
-fn read_text(path: &Path) -> anyhow::Result<String> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    if bytes.contains(&0) {
-        bail!("{} looks like a binary file; code actions work on text files only", path.display());
+/// `--apply` through a symbolic link: only to a file inside the workspace, so a link planted in a
+/// cloned repository cannot make Switchboard overwrite a file elsewhere.
+fn check_link(named: &Path, root: Option<&Path>) -> anyhow::Result<()> {
+    let is_link = std::fs::symlink_metadata(named).is_ok_and(|m| m.file_type().is_symlink());
+    if !is_link {
+        return Ok(());
     }
-    String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", path.display()))
-}
-
-/// Writes the edited file next to the original and renames it over, so a crash never leaves
-/// half a file; the original's permissions are kept.
-fn write_atomically(file: &FileEdit) -> anyhow::Result<()> {
-    let path = edit::uri_to_path(&file.uri).context("the edit's target is not a file")?;
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.switchboard-{}.tmp", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(file.result().as_bytes())?;
-        f.sync_all()?;
-        if let Ok(meta) = std::fs::metadata(&path) {
-            std::fs::set_permissions(&tmp, meta.permissions())?;
-        }
-        std::fs::rename(&tmp, &path)
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        anyhow::anyhow!("cannot write {}: {e}", path.display())
-    })
+    let real = std::fs::canonicalize(named).with_context(|| format!("cannot resolve {}", named.display()))?;
+    let root = root.and_then(|r| std::fs::canonicalize(r).ok());
+    match root {
+        Some(root) if real.starts_with(&root) => Ok(()),
+        _ => bail!(
+            "{} is a symbolic link to {}, outside the workspace{}; --apply does not write through it. \
+             Run the action on the real file, or without --apply to see the diff",
+            named.display(),
+            real.display(),
+            root.map(|r| format!(" ({})", r.display())).unwrap_or_default()
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -226,20 +230,20 @@ mod tests {
         assert!(spot("a.rs:0").is_err());
     }
 
+    #[cfg(unix)]
     #[test]
-    fn atomic_write_replaces_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a b.rs");
-        std::fs::write(&path, "old\n").unwrap();
-        let file = FileEdit {
-            uri: edit::path_to_uri(&path),
-            version: None,
-            create: false,
-            base: "old\n".into(),
-            edits: vec![super::super::diff::TextEdit { start: 0, end: 3, text: "new".into() }],
-        };
-        write_atomically(&file).unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new\n");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temp file left");
+    fn apply_follows_links_only_inside_the_workspace() {
+        let ws = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let (inside, outside) = (ws.path().join("real.rs"), elsewhere.path().join("other.rs"));
+        std::fs::write(&inside, "x\n").unwrap();
+        std::fs::write(&outside, "x\n").unwrap();
+        let (in_link, out_link) = (ws.path().join("in.rs"), ws.path().join("out.rs"));
+        std::os::unix::fs::symlink(&inside, &in_link).unwrap();
+        std::os::unix::fs::symlink(&outside, &out_link).unwrap();
+        assert!(check_link(&inside, Some(ws.path())).is_ok());
+        assert!(check_link(&in_link, Some(ws.path())).is_ok());
+        let err = check_link(&out_link, Some(ws.path())).unwrap_err().to_string();
+        assert!(err.contains("is a symbolic link to") && err.contains("outside the workspace"), "{err}");
     }
 }

@@ -29,6 +29,11 @@ pub enum ReanchorError {
     Changed,
     #[error("the code this action was working on moved and now occurs {count} times; run it again")]
     Ambiguous { count: usize },
+    #[error(
+        "something was typed right at the {side} of the code this action was working on, and the two changes \
+         cannot be merged safely; run it again"
+    )]
+    Adjacent { side: &'static str },
 }
 
 /// A small list of edits turning `old` into `new`, sorted, non-overlapping, offsets relative to
@@ -56,23 +61,56 @@ pub fn apply_edits(old: &str, edits: &[TextEdit]) -> String {
 }
 
 /// A unified diff with `--- a/path` / `+++ b/path` headers and 3 lines of context; empty when the
-/// texts are equal.
+/// texts are equal. As in `diff -u`, only `\n` ends a line: a `\r` (of `\r\n`, or alone) stays in
+/// the line, so the output applies with `patch` and `git apply` and never garbles a terminal line.
 pub fn unified_diff(path: &str, old: &str, new: &str) -> String {
     if old == new {
         return String::new();
     }
     let path = path.trim_start_matches('/');
-    TextDiff::from_lines(old, new)
-        .unified_diff()
-        .context_radius(3)
-        .header(&format!("a/{path}"), &format!("b/{path}"))
-        .to_string()
+    let (old_lines, new_lines): (Vec<&str>, Vec<&str>) =
+        (old.split_inclusive('\n').collect(), new.split_inclusive('\n').collect());
+    let diff = TextDiff::configure().diff_slices(&old_lines, &new_lines);
+    let mut out = format!("--- a/{path}\n+++ b/{path}\n");
+    for group in diff.grouped_ops(3) {
+        let (Some(first), Some(last)) = (group.first(), group.last()) else { continue };
+        let old_range = first.old_range().start..last.old_range().end;
+        let new_range = first.new_range().start..last.new_range().end;
+        out.push_str(&format!("@@ -{} +{} @@\n", hunk_range(old_range), hunk_range(new_range)));
+        for op in &group {
+            for change in diff.iter_changes(op) {
+                out.push(match change.tag() {
+                    ChangeTag::Equal => ' ',
+                    ChangeTag::Delete => '-',
+                    ChangeTag::Insert => '+',
+                });
+                let line: &str = change.value();
+                out.push_str(line);
+                if !line.ends_with('\n') {
+                    out.push_str("\n\\ No newline at end of file\n");
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `start,len` of a hunk, 1-based; `start` alone for one line; the line before for none.
+fn hunk_range(lines: Range<usize>) -> String {
+    match lines.len() {
+        0 => format!("{},0", lines.start),
+        1 => format!("{}", lines.start + 1),
+        n => format!("{},{n}", lines.start + 1),
+    }
 }
 
 /// Where `range` of `original` (the document at the version an action started from) is in
-/// `current`. Offsets are mapped through the edits between the two texts; the range moves with
-/// edits before it and survives edits after it. If an edit touched the range, the range's text is
-/// looked up in `current` and used when it occurs exactly once; otherwise an error says why.
+/// `current`. Offsets are mapped through the edits between the two texts: the range moves with
+/// edits before it and survives edits after it. An edit that touches the range — inside it,
+/// overlapping it, or right against either end (`rate` → `rate.upper()`) — is a conflict: merging
+/// it with the action's replacement would produce code neither side wrote. The one exception is
+/// code that was moved: when the range's text is gone from where it was and occurs exactly once
+/// elsewhere, between the same neighbouring characters, that is the range.
 pub fn reanchor(original: &str, range: Range<usize>, current: &str) -> Result<Range<usize>, ReanchorError> {
     let invalid = || ReanchorError::InvalidRange { start: range.start, end: range.end, len: original.len() };
     let target = original.get(range.clone()).ok_or_else(invalid)?;
@@ -81,18 +119,17 @@ pub fn reanchor(original: &str, range: Range<usize>, current: &str) -> Result<Ra
     }
     let edits = edits_with_gap(original, current, 0);
     let mut delta: isize = 0;
-    let mut touched = false;
+    let mut touching = Vec::new();
     for e in &edits {
-        // Edits ending at the range start (insertions there included) come before it; edits
-        // starting at its end come after it.
-        if e.end <= range.start {
+        if e.end < range.start {
             delta += e.text.len() as isize - (e.end - e.start) as isize;
-        } else if e.start < range.end {
-            touched = true;
+        } else if e.start > range.end {
             break;
+        } else {
+            touching.push(e);
         }
     }
-    if !touched {
+    if touching.is_empty() {
         let start = range.start.checked_add_signed(delta);
         let end = range.end.checked_add_signed(delta);
         if let (Some(s), Some(e)) = (start, end)
@@ -100,8 +137,41 @@ pub fn reanchor(original: &str, range: Range<usize>, current: &str) -> Result<Ra
         {
             return Ok(s..e);
         }
+        return Err(ReanchorError::Changed);
     }
-    find_unique(target, current)
+    if covers(&touching, &range) {
+        let context = neighbours(original, &range);
+        let found = find_unique(target, current)?;
+        if neighbours(current, &found) == context {
+            return Ok(found);
+        }
+        return Err(ReanchorError::Changed);
+    }
+    let inside = |e: &&TextEdit| e.start < range.end && e.end > range.start;
+    match (touching.iter().any(inside), touching.iter().any(|e| e.end <= range.start)) {
+        (true, _) => Err(ReanchorError::Changed),
+        (false, true) => Err(ReanchorError::Adjacent { side: "start" }),
+        (false, false) => Err(ReanchorError::Adjacent { side: "end" }),
+    }
+}
+
+/// Whether the (sorted) edits together replace all of `range`.
+fn covers(edits: &[&TextEdit], range: &Range<usize>) -> bool {
+    let mut reached = range.start;
+    for e in edits {
+        if e.start > reached {
+            return false;
+        }
+        reached = reached.max(e.end);
+    }
+    !range.is_empty() && reached >= range.end
+}
+
+/// The characters just before and just after `range` (`None` at either end of the text).
+fn neighbours(text: &str, range: &Range<usize>) -> (Option<char>, Option<char>) {
+    let before = text.get(..range.start).and_then(|s| s.chars().next_back());
+    let after = text.get(range.end..).and_then(|s| s.chars().next());
+    (before, after)
 }
 
 /// The only occurrence of `target` in `current`.
@@ -267,6 +337,16 @@ mod tests {
         assert!(d.contains("-b\n+B\n"), "{d}");
         assert_eq!(unified_diff("a.rs", "same", "same"), "");
         assert!(unified_diff("/abs/p.rs", "a", "b").starts_with("--- a/abs/p.rs\n"));
+        assert_eq!(
+            unified_diff("p", "a", "b"),
+            "--- a/p\n+++ b/p\n@@ -1 +1 @@\n-a\n\\ No newline at end of file\n+b\n\\ No newline at end of file\n"
+        );
+        assert_eq!(unified_diff("p", "", "x\n"), "--- a/p\n+++ b/p\n@@ -0,0 +1 @@\n+x\n");
+        // CRLF lines keep their CR; a lone CR is part of its line, never a line of its own.
+        let d = unified_diff("p", "a\r\nb\r\nc\r\n", "a\r\nB\r\nb2\r\nc\r\n");
+        assert_eq!(d, "--- a/p\n+++ b/p\n@@ -1,3 +1,4 @@\n a\r\n-b\r\n+B\r\n+b2\r\n c\r\n");
+        let d = unified_diff("p", "s = \"\r\"\nx\n", "s = \"\r\"\ny\n");
+        assert_eq!(d, "--- a/p\n+++ b/p\n@@ -1,2 +1,2 @@\n s = \"\r\"\n-x\n+y\n");
     }
 
     /// `original` marks the range with `[` `]`; `current` is the document now.
@@ -295,20 +375,37 @@ mod tests {
         check_reanchor(orig, "a😀\nfn f() {}\nb\n", Ok("a😀\n[fn f() {}]\nb\n"));
         // Typed after: unchanged.
         check_reanchor(orig, "a\nfn f() {}\nbbb\n", Ok("a\n[fn f() {}]\nbbb\n"));
-        // Typed on the same line, right before / after the range.
+        // Typed on the same line, away from the range.
         check_reanchor("x = [foo(1)];\n", "let x = foo(1);\n", Ok("let x = [foo(1)];\n"));
-        check_reanchor("x = [foo(1)];\n", "x = foo(1) + 2;\n", Ok("x = [foo(1)] + 2;\n"));
+        check_reanchor("x = [foo(1)];\n", "x = foo(1); // ok\n", Ok("x = [foo(1)]; // ok\n"));
+        // Typed right against either end: a conflict, never a merge.
+        let end = || Err(ReanchorError::Adjacent { side: "end" });
+        let start = || Err(ReanchorError::Adjacent { side: "start" });
+        check_reanchor("x = [foo(1)];\n", "x = foo(1).unwrap();\n", end());
+        check_reanchor("x = [foo(1)];\n", "x = foo(1) + 2;\n", end());
+        check_reanchor("x = [foo(1)];\n", "x = !foo(1);\n", start());
+        let py = "[def total(amount, rate):\n    return amount * rate]\n";
+        check_reanchor(py, "def total(amount, rate):\n    return amount * rate.upper()\n", end());
+        check_reanchor(py, "@cache\ndef total(amount, rate):\n    return amount * rate\n", start());
+        check_reanchor(orig, "a\nfn f() {}\n\nb\n", Ok("a\n[fn f() {}]\n\nb\n"));
+        // Overlapping the range: refused.
+        check_reanchor(orig, "z f() {}\nb\n", Err(ReanchorError::Changed));
+        check_reanchor(orig, "a\nfn f() {}x;\nb\n", end());
         // Edited inside: refused.
         check_reanchor(orig, "a\nfn f() { x }\nb\n", Err(ReanchorError::Changed));
         check_reanchor(orig, "a\nb\n", Err(ReanchorError::Changed));
-        // Moved: found once elsewhere.
+        // Moved: found once elsewhere, between the same neighbours.
         check_reanchor(orig, "b\nfn f() {}\na\n", Ok("b\n[fn f() {}]\na\n"));
+        let far = "a\n[fn f() {}]\nb\nc\nd\n";
+        check_reanchor(far, "a\nb\nc\nd\nfn f() {}\n", Ok("a\nb\nc\nd\n[fn f() {}]\n"));
+        check_reanchor(far, "a\nb\nc\nd\nfn f() {}.x\n", Err(ReanchorError::Changed));
         // Removed where it was, present twice elsewhere: ambiguous.
         assert_eq!(find_unique("x()", "z\nx()\nx()x()\n"), Err(ReanchorError::Ambiguous { count: 3 }));
         assert_eq!(find_unique("x()", "z\nx()\n"), Ok(2..5));
         assert_eq!(find_unique("", "z"), Err(ReanchorError::Changed));
         // Empty range (an insertion point) shifts with edits before it.
         check_reanchor("a\n[]b\n", "za\nb\n", Ok("za\n[]b\n"));
+        check_reanchor("a\n[]b\n", "a\nxb\n", start());
         assert_eq!(reanchor("abc", 2..9, "abc"), Err(ReanchorError::InvalidRange { start: 2, end: 9, len: 3 }));
         assert!(matches!(reanchor("é", 0..1, "é"), Err(ReanchorError::InvalidRange { .. })));
         assert!(ReanchorError::Changed.to_string().contains("edited"));

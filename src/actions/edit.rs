@@ -13,6 +13,7 @@ use ropey::Rope;
 use super::{
     ActionError,
     diff::{self, TextEdit},
+    eol::{LineEnding, Normalized},
     extract::{Target, extract_code},
     run::Prepared,
 };
@@ -93,13 +94,26 @@ pub fn test_location(path: Option<&Path>, language: &str, root: Option<&Path>) -
 }
 
 /// Turns the answer of a replacing action into minimal edits of the current document.
+/// The target is diffed with `\n` line breaks and mapped back, so lines the answer keeps keep their
+/// own ending and new ones take the document's dominant one.
 pub fn plan_replacement(p: &Prepared, answer: &str, current: Current<'_>) -> Result<Planned, ActionError> {
-    let original = p.target_text();
-    let replacement = extract_code(answer, &Target::new(original, Some(&p.language))).ok_or(ActionError::NoCode)?;
     let range = anchor(p, current)?;
-    let edits = diff::minimal_edits(original, &replacement)
+    let original = Normalized::new(p.target_text());
+    let target = Target {
+        original: &original.text,
+        language: Some(&p.language),
+        ending: LineEnding::Lf,
+        line_indent: line_indent(current.text, range.start),
+    };
+    let replacement = extract_code(answer, &target).ok_or(ActionError::NoCode)?;
+    let ending = LineEnding::dominant(current.text);
+    let edits = diff::minimal_edits(&original.text, &replacement)
         .into_iter()
-        .map(|e| TextEdit { start: e.start + range.start, end: e.end + range.start, text: e.text })
+        .map(|e| TextEdit {
+            start: range.start + original.to_original(e.start),
+            end: range.start + original.to_original(e.end),
+            text: ending.apply(&e.text),
+        })
         .collect();
     let file = FileEdit {
         uri: p.uri.clone(),
@@ -109,6 +123,13 @@ pub fn plan_replacement(p: &Prepared, answer: &str, current: Current<'_>) -> Res
         edits,
     };
     Ok(Planned { new_errors: new_errors(&p.language, &p.uri, &file), file })
+}
+
+/// The leading whitespace of the line `offset` is on.
+fn line_indent(text: &str, offset: usize) -> &str {
+    let before = text.get(..offset).unwrap_or("");
+    let line = &before[before.rfind(['\n', '\r']).map_or(0, |i| i + 1)..];
+    &line[..line.len() - line.trim_start_matches([' ', '\t']).len()]
 }
 
 /// Where the target is in the current text: unchanged, moved by edits around it, or an error
@@ -133,17 +154,17 @@ pub fn plan_tests(p: &Prepared, answer: &str, dest: TestFile<'_>) -> Result<Plan
     let code = extract_code(answer, &Target::new("", Some(&p.language))).ok_or(ActionError::NoCode)?;
     let code = code.trim_matches('\n');
     let base = dest.text.unwrap_or("").to_owned();
-    let sep = match (base.is_empty(), base.ends_with("\n\n"), base.ends_with('\n')) {
-        (true, _, _) => "",
-        (false, true, _) => "",
-        (false, false, true) => "\n",
-        (false, false, false) => "\n\n",
+    // One blank line between the file and the tests, whatever its line breaks.
+    let trailing = &base[base.trim_end_matches(['\r', '\n']).len()..];
+    let sep = match (base.is_empty(), Normalized::new(trailing).text.len()) {
+        (true, _) | (false, 2..) => "",
+        (false, 1) => "\n",
+        (false, _) => "\n\n",
     };
-    let crlf = base.contains("\r\n");
-    let mut text = format!("{sep}{code}\n");
-    if crlf {
-        text = text.replace('\n', "\r\n");
-    }
+    // The test file's own ending, or for a new (or one-line) file the file under test's.
+    let has_breaks = base.contains(['\n', '\r']);
+    let ending = LineEnding::dominant(if has_breaks { &base } else { &p.text });
+    let text = ending.apply(&format!("{sep}{code}\n"));
     let end = base.len();
     let file = FileEdit {
         uri: dest.uri,
@@ -212,7 +233,8 @@ mod tests {
         let engine = Engine::default();
         engine.open(uri, lang, 1, &text);
         let state = engine.snapshot(uri).unwrap();
-        let p = run::prepare(Action::builtin(action), &state, i..i, &[], &[], Some(Path::new("/ws"))).unwrap();
+        let index = crate::index::Snapshot::default();
+        let p = run::prepare(Action::builtin(action), &state, i..i, &[], &index, Some(Path::new("/ws"))).unwrap();
         (engine, p)
     }
 

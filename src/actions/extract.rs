@@ -1,6 +1,8 @@
 //! Extracts the code from an LLM answer for an edit action: the best fenced block (in the target
 //! language, else the longest), prose dropped, re-indented and newline-terminated like the
-//! original selection it replaces.
+//! original selection it replaces, with the line ending the caller asks for.
+
+use super::eol::{LineEnding, Normalized};
 
 /// A fenced code block of an answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,14 +22,17 @@ pub struct Target<'a> {
     pub original: &'a str,
     /// Language id of the document (`rust`, `python`, `typescriptreact` ...), if known.
     pub language: Option<&'a str>,
-    /// Use `\r\n` line endings in the result.
-    pub crlf: bool,
+    /// The line ending of the result: the document's (see [`LineEnding::dominant`]).
+    pub ending: LineEnding,
+    /// The indentation of the line the target starts on, when it starts after it (a one-line
+    /// target without its indentation): lines the answer adds get it.
+    pub line_indent: &'a str,
 }
 
 impl<'a> Target<'a> {
-    /// A target whose line endings follow the original text (CRLF if it has any `\r\n`).
+    /// A target whose line endings are the original text's dominant one.
     pub fn new(original: &'a str, language: Option<&'a str>) -> Self {
-        Self { original, language, crlf: original.contains("\r\n") }
+        Self { original, language, ending: LineEnding::dominant(original), line_indent: "" }
     }
 }
 
@@ -64,7 +69,7 @@ pub fn fenced_blocks(answer: &str) -> Vec<FencedBlock<'_>> {
 /// The code of the answer, shaped to replace `target.original`. `None` when the answer holds no
 /// code (empty, or only empty fences).
 pub fn extract_code(answer: &str, target: &Target<'_>) -> Option<String> {
-    let answer = answer.replace("\r\n", "\n");
+    let answer = Normalized::new(answer).text;
     let blocks = fenced_blocks(&answer);
     let code = if blocks.is_empty() {
         strip_language_tag(answer.trim_matches('\n'), target.language).to_owned()
@@ -75,15 +80,12 @@ pub fn extract_code(answer: &str, target: &Target<'_>) -> Option<String> {
     if code.trim().is_empty() {
         return None;
     }
-    let original = target.original.replace("\r\n", "\n");
-    let mut out = reindent(code, &original);
+    let original = Normalized::new(target.original).text;
+    let mut out = reindent(code, &original, target.line_indent);
     if original.ends_with('\n') {
         out.push('\n');
     }
-    if target.crlf {
-        out = out.replace('\n', "\r\n");
-    }
-    Some(out)
+    Some(target.ending.apply(&out))
 }
 
 /// Removes a first line that is only a language name (a fence whose backticks the model dropped).
@@ -211,16 +213,19 @@ fn common_indent<'a>(lines: impl Iterator<Item = &'a str>) -> &'a str {
 /// Re-indents `code` to sit where `original` was. When the original's first line is not indented
 /// but later lines are, the range started after the indentation (a tree-sitter node, a selection
 /// from the first word): the first line gets none, later lines the original's base indentation.
-fn reindent(code: &str, original: &str) -> String {
+/// A one-line original has no later lines to learn from: `line_indent` (the indentation of its
+/// line) stands in for them.
+fn reindent(code: &str, original: &str, line_indent: &str) -> String {
     let orig_lines: Vec<&str> = original.lines().collect();
     let code_lines: Vec<&str> = code.lines().collect();
     let orig_first_indented = orig_lines.first().is_some_and(|l| !leading_ws(l).is_empty());
-    let mid_line = !orig_first_indented && orig_lines.iter().skip(1).any(|l| !l.trim().is_empty());
+    let later_lines = orig_lines.iter().skip(1).any(|l| !l.trim().is_empty());
+    let mid_line = !orig_first_indented && (later_lines || !line_indent.is_empty());
     let code_base = common_indent(code_lines.iter().copied());
     let strip = |l: &str| -> String { l.strip_prefix(code_base).unwrap_or(l.trim_start()).to_owned() };
     let mut out: Vec<String> = Vec::with_capacity(code_lines.len());
     if mid_line {
-        let orig_rest = common_indent(orig_lines.iter().skip(1).copied());
+        let orig_rest = if later_lines { common_indent(orig_lines.iter().skip(1).copied()) } else { line_indent };
         let code_rest = common_indent(code_lines.iter().skip(1).copied());
         let already = code_base.is_empty() && !orig_rest.is_empty() && code_rest.starts_with(orig_rest);
         for (i, l) in code_lines.iter().enumerate() {
@@ -302,8 +307,16 @@ mod tests {
         );
         // CRLF.
         check("    a();\r\n    b();\r\n", "```\nc();\nd();\n```", Some("    c();\r\n    d();\r\n"));
-        let t = Target { original: "x", language: None, crlf: true };
+        let t = Target { original: "x", language: None, ending: LineEnding::CrLf, line_indent: "" };
         assert_eq!(extract_code("```\na\nb\n```", &t).as_deref(), Some("a\r\nb"));
+        // A lone CR is a line break too; the answer's own endings never leak through.
+        check("    a();\r    b();\r", "```\r\nc();\r\nd();\r\n```", Some("    c();\r    d();\r"));
+        // A one-line target after its line's indentation: added lines get that indentation.
+        let t = Target { original: "let s = a + b;", language: None, ending: LineEnding::Lf, line_indent: "    " };
+        assert_eq!(
+            extract_code("```\nlet t = a;\nlet s = t + b;\n```", &t).as_deref(),
+            Some("let t = a;\n    let s = t + b;")
+        );
         // Blank lines inside the code stay blank (no trailing spaces).
         check("  a\n", "```\nb\n\nc\n```", Some("  b\n\n  c\n"));
     }

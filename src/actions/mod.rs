@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod cli;
 pub mod diff;
 pub mod edit;
+pub mod eol;
 pub mod extract;
 pub mod prompt;
 pub mod run;
@@ -171,6 +172,9 @@ pub enum ActionError {
     NotOpen(String),
     #[error("the document changed since the action was offered; run it again")]
     Outdated,
+    /// The file may not go upstream (an exclusion or a local-only path).
+    #[error("not sent: {0}")]
+    Withheld(String),
     #[error("the `{route}` route has no model that can run code actions (only `local`); add one to [routes] {route}")]
     LocalOnly { route: String },
     #[error("{0}")]

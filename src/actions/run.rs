@@ -6,7 +6,6 @@ use std::{
     collections::HashSet,
     ops::Range,
     path::{Path, PathBuf},
-    sync::Arc,
 };
 
 use futures_util::StreamExt;
@@ -17,8 +16,8 @@ use super::{
     prompt::{self, PromptInput, RelatedDefinition},
 };
 use crate::{
-    completion::local::SymbolTable,
     engine::DocState,
+    index::{FileKey, Snapshot, SymbolKind},
     providers::{AnswerRecord, EventStream, ModelRequest, Served, StreamEvent, router::RecordHandle},
     syntax::slice,
     upstream::Upstream,
@@ -60,9 +59,12 @@ pub fn prepare(
     state: &DocState,
     selection: Range<usize>,
     diagnostics: &[Note],
-    others: &[(Arc<str>, Arc<SymbolTable>)],
+    index: &Snapshot,
     root: Option<&Path>,
 ) -> Result<Prepared, ActionError> {
+    if let Some(reason) = state.privacy.reason() {
+        return Err(ActionError::Withheld(reason.to_owned()));
+    }
     let rope = &state.doc.rope;
     let syntax = state.syntax.as_ref();
     let target = catalog::target(rope, syntax, selection).ok_or(ActionError::NoTarget)?;
@@ -82,7 +84,7 @@ pub fn prepare(
         .map(|s| (slice(rope, s.clone()), line_span(&text, &s).0));
     let imports: Vec<String> =
         syntax.map(|t| t.imports(rope).into_iter().map(|r| slice(rope, r)).collect()).unwrap_or_default();
-    let definitions = related_definitions(state, &target, others, root);
+    let definitions = related_definitions(state, &target, index, root);
     let tests = (action.output == Output::Tests).then(|| edit::test_location(path.as_deref(), &language, root));
     let tests_display = tests.as_ref().map(|t| match t {
         TestLocation::SameFile => (display_path.clone(), true),
@@ -122,7 +124,7 @@ pub fn prepare(
 fn related_definitions(
     state: &DocState,
     target: &Range<usize>,
-    others: &[(Arc<str>, Arc<SymbolTable>)],
+    index: &Snapshot,
     root: Option<&Path>,
 ) -> Vec<RelatedDefinition> {
     let Some(tree) = &state.syntax else { return Vec::new() };
@@ -132,20 +134,24 @@ fn related_definitions(
             names.push(name);
         }
     });
+    let own = FileKey::from_uri(&state.doc.uri);
     let mut out = Vec::new();
     let mut seen = HashSet::new();
-    for (uri, table) in others.iter().filter(|(u, _)| **u != *state.doc.uri) {
-        for name in &names {
-            if let Some(sig) = table.signatures.get(name)
-                && seen.insert(name.clone())
-            {
-                let path = edit::uri_to_path(uri);
-                out.push(RelatedDefinition {
-                    path: display_path(uri, path.as_deref(), root),
-                    name: name.clone(),
-                    text: sig.clone(),
-                });
-            }
+    for name in &names {
+        let wanted = |d: &&crate::index::Definition| {
+            d.file != own
+                && matches!(d.kind, SymbolKind::Function | SymbolKind::Method | SymbolKind::Type | SymbolKind::Macro)
+        };
+        let best =
+            index.lookup(name).filter(wanted).min_by(|a, b| (&a.file, a.range.start).cmp(&(&b.file, b.range.start)));
+        if let Some(def) = best
+            && seen.insert(name.clone())
+        {
+            out.push(RelatedDefinition {
+                path: display_path(def.file.as_str(), def.file.as_path(), root),
+                name: name.clone(),
+                text: def.signature.clone(),
+            });
         }
     }
     out
@@ -264,12 +270,10 @@ mod tests {
         let cart = "pub struct Cart { items: Vec<u32> }\npub fn unused() {}\n";
         engine.open("file:///ws/src/cart.rs", "rust", 1, cart);
         engine.open("file:///ws/src/lib.rs", "rust", 1, "fn total(c: &Cart) -> u32 {\n    c.items.iter().sum()\n}\n");
-        let other = engine.snapshot("file:///ws/src/cart.rs").unwrap();
-        let table = Arc::new(SymbolTable::build(1, &other.doc.rope, other.syntax.as_ref()));
+        engine.wait_indexed();
         let state = engine.snapshot("file:///ws/src/lib.rs").unwrap();
-        let others = [(Arc::<str>::from("file:///ws/src/cart.rs"), table)];
         let action = super::super::Action::builtin(super::super::ActionId::Refactor);
-        let p = prepare(action, &state, 5..5, &[], &others, Some(Path::new("/ws"))).unwrap();
+        let p = prepare(action, &state, 5..5, &[], &engine.index_snapshot(), Some(Path::new("/ws"))).unwrap();
         assert!(p.request.context.contains("From src/cart.rs (`Cart`):"), "{}", p.request.context);
         assert!(!p.request.context.contains("unused"));
         assert_eq!(p.display_path, "src/lib.rs");

@@ -2,10 +2,28 @@
 //! cache, in-flight streams), streams from the route with an early cut, cleans the answer and gates
 //! it through the parser.
 //!
-//! Each upstream stream runs in a task of its own ([`Flight`]) so it can outlive the LSP request that
-//! started it: editors cancel a request on every keystroke, and a newer request whose text extends
-//! what is being produced joins the stream instead of paying for another. The task watches its
-//! subscribers and drops the stream (closing the HTTP connection) the moment nobody can use it.
+//! Each upstream stream runs in a task of its own (a *flight*) so it outlives the LSP request that
+//! started it: editors cancel the pending request on every keystroke (VS Code sends
+//! `$/cancelRequest`, then the next request a few milliseconds later; tower-lsp-server answers the
+//! cancelled one `-32800` by dropping its handler), and a newer request whose text extends what is
+//! being produced joins the stream instead of paying for another. One state machine, [`Lifetime`],
+//! decides how long a flight lives:
+//!
+//! ```text
+//!   launched ──> Wanted (≥ 1 request waits) ──last one leaves──> Orphaned (until now + grace)
+//!                  ^   │                                            │
+//!                  │   └────── a request joins ◄────────────────────┘
+//!                  │
+//!   any state ──> Dropped, the stream closed at once, when: the grace passes with no joiner;
+//!                 a newer request for the document cannot use it (the text diverged from what
+//!                 it produces, or the cursor moved); a new flight replaces it; the document closes.
+//!   Wanted ──> Finished: the result is published (and cached for typing-through).
+//! ```
+//!
+//! A request "can use" a flight when the text before the flight's cursor is unchanged, the text
+//! after the cursor is unchanged, and what was typed since is a prefix of what the flight streamed
+//! (or extends it). The grace (`completion.cancel_grace_ms`) covers the gap between a cancel and
+//! the next request; a prefetched flight (after an accept) starts orphaned with a longer hold.
 
 use std::{
     collections::HashMap,
@@ -16,7 +34,7 @@ use std::{
 
 use futures_util::StreamExt;
 use ropey::Rope;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use super::{
     cache::CompletionCache,
@@ -25,6 +43,7 @@ use super::{
     stats::Stats,
 };
 use crate::{
+    config::CompletionConfig,
     providers::{ModelRequest, Served, StreamEvent, Task, Usage},
     syntax::{LanguageInfo, SyntaxTree},
     upstream::Upstream,
@@ -39,6 +58,9 @@ const CACHE_WINDOW: usize = 2048;
 const STANDALONE_ITEM_BYTES: usize = 16 * 1024;
 /// How long a speculative (prefetched) stream waits for a request to claim it.
 const PREFETCH_HOLD: Duration = Duration::from_secs(3);
+/// Default for `completion.cancel_grace_ms`: how long a flight whose requests were all cancelled
+/// waits for the next request to join it (VS Code sends it 10–50 ms after the cancel).
+pub const DEFAULT_CANCEL_GRACE_MS: u64 = 200;
 
 /// One inline request, in engine terms.
 #[derive(Debug, Clone)]
@@ -120,6 +142,118 @@ struct Flight {
     anchor: String,
     suffix_head: String,
     tx: watch::Sender<FlightState>,
+    life: Arc<Lifetime>,
+}
+
+/// How long a flight lives (the state machine of the module comment), shared by the engine's
+/// map entry, the requests waiting on the flight ([`Seat`]s) and the flight's task, which stops
+/// streaming as soon as [`Lifetime::ended`] resolves.
+struct Lifetime {
+    state: Mutex<Life>,
+    /// Wakes the flight's task when the state changes (one waiter: a stored permit is never lost).
+    wake: Notify,
+    grace: Duration,
+}
+
+#[derive(Debug)]
+struct Life {
+    /// Requests waiting for the flight's result now (Wanted when > 0).
+    waiting: usize,
+    /// Orphaned: nobody waits, and the flight is dropped at this moment unless a request joins.
+    orphaned_until: Option<Instant>,
+    /// Dropped, and why (for the log).
+    dropped: Option<&'static str>,
+}
+
+impl Lifetime {
+    /// A flight orphaned from the start for `hold` (a prefetch), or wanted by its first request.
+    fn new(grace: Duration, hold: Option<Duration>) -> Arc<Lifetime> {
+        let orphaned_until = hold.map(|h| Instant::now() + h);
+        Arc::new(Lifetime {
+            state: Mutex::new(Life { waiting: 0, orphaned_until, dropped: None }),
+            wake: Notify::new(),
+            grace,
+        })
+    }
+
+    /// A request starts waiting on the flight; `None` when it was dropped already.
+    fn seat(self: &Arc<Self>) -> Option<Seat> {
+        let mut life = lock(&self.state);
+        if life.dropped.is_some() {
+            return None;
+        }
+        life.waiting += 1;
+        life.orphaned_until = None;
+        Some(Seat(self.clone()))
+    }
+
+    fn drop_now(&self, reason: &'static str) {
+        lock(&self.state).dropped.get_or_insert(reason);
+        self.wake.notify_one();
+    }
+
+    /// Resolves, with the reason, once nobody can use the flight any more.
+    async fn ended(&self) -> &'static str {
+        loop {
+            let deadline = {
+                let mut life = lock(&self.state);
+                if let Some(reason) = life.dropped {
+                    return reason;
+                }
+                match life.orphaned_until {
+                    Some(t) if t <= Instant::now() => {
+                        return *life.dropped.insert("no request joined it within the grace period");
+                    }
+                    Some(t) => Some(t),
+                    // Seats keep the rule total: nobody waiting always comes with a deadline.
+                    None => None,
+                }
+            };
+            match deadline {
+                Some(t) => {
+                    tokio::select! {
+                        _ = self.wake.notified() => {}
+                        _ = tokio::time::sleep_until(t.into()) => {}
+                    }
+                }
+                None => self.wake.notified().await,
+            }
+        }
+    }
+}
+
+/// A request's place on a flight. Leaving it (the request was answered, superseded, or its
+/// handler dropped by `$/cancelRequest`) orphans the flight when it was the last one.
+struct Seat(Arc<Lifetime>);
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        let mut life = lock(&self.0.state);
+        life.waiting = life.waiting.saturating_sub(1);
+        if life.waiting == 0 {
+            life.orphaned_until = Some(Instant::now() + self.0.grace);
+        }
+        drop(life);
+        self.0.wake.notify_one();
+    }
+}
+
+/// What `[completion]` sets for the inline engine.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Settings {
+    cancel_grace: Duration,
+    max_bytes: usize,
+    max_lines: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            cancel_grace: Duration::from_millis(DEFAULT_CANCEL_GRACE_MS),
+            max_bytes: postprocess::DEFAULT_MAX_BYTES,
+            max_lines: postprocess::DEFAULT_MAX_LINES,
+        }
+    }
 }
 
 /// Shared engine state for inline completions.
@@ -129,6 +263,7 @@ pub struct InlineEngine {
     /// Per document: the newest request's generation (older requests yield to it).
     generations: Mutex<HashMap<String, watch::Sender<u64>>>,
     debouncer: Mutex<Debouncer>,
+    settings: Mutex<Settings>,
     next_id: std::sync::atomic::AtomicU64,
     pub stats: Arc<Stats>,
 }
@@ -140,6 +275,7 @@ impl Default for InlineEngine {
             flights: Arc::new(Mutex::new(HashMap::new())),
             generations: Mutex::new(HashMap::new()),
             debouncer: Mutex::new(Debouncer::new(0)),
+            settings: Mutex::new(Settings::default()),
             next_id: std::sync::atomic::AtomicU64::new(1),
             stats: Arc::new(Stats::default()),
         }
@@ -162,11 +298,23 @@ impl InlineEngine {
         lock(&self.debouncer).set_base_ms(ms);
     }
 
+    /// Applies `[completion]`: debounce, cancel grace, suggestion caps.
+    pub fn configure(&self, c: &CompletionConfig) {
+        self.set_debounce(c.debounce_ms);
+        *lock(&self.settings) = Settings {
+            cancel_grace: Duration::from_millis(c.cancel_grace_ms),
+            max_bytes: c.max_suggestion_bytes.max(1),
+            max_lines: c.max_suggestion_lines.max(1),
+        };
+    }
+
     pub fn forget_document(&self, uri: &str) {
         lock(&self.cache).remove_document(uri);
         for task in [Task::Inline, Task::Complete] {
             let key = channel_key(uri, &task);
-            lock(&self.flights).remove(&key);
+            if let Some(f) = lock(&self.flights).remove(&key) {
+                f.life.drop_now("the document was closed");
+            }
             lock(&self.generations).remove(&key);
         }
     }
@@ -176,6 +324,17 @@ impl InlineEngine {
     pub fn prefetch(&self, upstream: &Upstream, view: DocView, offset: usize, prepared: Prepared) {
         let key = channel_key(&view.uri, &Task::Inline);
         let _ = self.launch(&key, upstream.clone(), view, offset, prepared, Some(PREFETCH_HOLD));
+    }
+
+    /// The newest request for `key` cannot use the flight in progress there: drop it now, so its
+    /// stream stops costing tokens (a finished flight stays, for requests that can use it).
+    fn drop_unusable(&self, key: &str) {
+        let mut flights = lock(&self.flights);
+        if flights.get(key).is_some_and(|f| f.tx.borrow().done.is_none())
+            && let Some(f) = flights.remove(key)
+        {
+            f.life.drop_now("the document no longer extends what it was producing");
+        }
     }
 
     /// Registers a new request for `uri` and returns its generation and a receiver that changes when
@@ -232,12 +391,16 @@ impl InlineEngine {
         }
 
         // 2. Join a stream in flight whose text the user is typing into; 3. otherwise (after an
-        // optional debounce) start a new one. A joined stream that turns out to diverge from what
-        // was typed is left (it dies when nobody else wants it) and a fresh one is started.
+        // optional debounce) start a new one. A flight this request cannot use is dropped at once,
+        // and so is a joined one whose output turns out to diverge from what was typed: the new
+        // request starts then, not when the old stream ends.
         let mut joined = self.join(&key, &view, offset);
+        if joined.is_none() {
+            self.drop_unusable(&key);
+        }
         let (result, typed) = loop {
             let was_joined = joined.is_some();
-            let (mut rx, flight_offset) = match joined.take() {
+            let (mut rx, flight_offset, seat) = match joined.take() {
                 Some(j) => j,
                 None => {
                     let delay = {
@@ -255,19 +418,25 @@ impl InlineEngine {
                     let Some(prepared) = prepared else {
                         return InlineOutcome::Nothing { reason: "no suggestion".into() };
                     };
-                    (self.launch(&key, upstream.clone(), view.clone(), offset, prepared, None), offset)
+                    let (rx, seat) = self.launch(&key, upstream.clone(), view.clone(), offset, prepared, None);
+                    (rx, offset, seat)
                 }
             };
             let typed = crate::syntax::slice(&view.rope, flight_offset..offset);
             let outcome = tokio::select! {
-                r = wait_done(&mut rx, &typed) => r,
+                biased;
                 _ = wait_newer(&mut newer, generation) => {
                     self.stats.cancelled(&language);
                     return InlineOutcome::Superseded;
                 }
+                r = wait_done(&mut rx, &typed) => r,
             };
+            drop(seat);
             match outcome {
-                Waited::Diverged if was_joined => continue,
+                Waited::Diverged if was_joined => {
+                    self.drop_unusable(&key);
+                    continue;
+                }
                 Waited::Diverged => break (None, typed),
                 Waited::Done(r) => break (r, typed),
             }
@@ -323,11 +492,16 @@ impl InlineEngine {
     }
 
     /// A flight for this document whose anchor still matches and whose text extends what the user
-    /// typed since it started.
-    fn join(&self, key: &str, view: &DocView, offset: usize) -> Option<(watch::Receiver<FlightState>, usize)> {
+    /// typed since it started, with a seat on it.
+    fn join(
+        &self,
+        key: &str,
+        view: &DocView,
+        offset: usize,
+    ) -> Option<(watch::Receiver<FlightState>, usize, Option<Seat>)> {
         let flights = lock(&self.flights);
         let f = flights.get(key)?;
-        if f.offset > offset || offset - f.offset > 512 || f.tx.is_closed() && f.tx.borrow().done.is_none() {
+        if f.offset > offset || offset - f.offset > 512 {
             return None;
         }
         let anchor_start = f.offset.saturating_sub(ANCHOR_BYTES);
@@ -344,11 +518,18 @@ impl InlineEngine {
             Some(_) => typed.is_empty(),
             None => state.streamed.starts_with(&typed) || typed.starts_with(&state.streamed),
         };
+        let finished = state.done.is_some();
         drop(state);
-        consistent.then(|| (f.tx.subscribe(), f.offset))
+        if !consistent {
+            return None;
+        }
+        // A finished flight needs no seat; a running one must still be alive to be joined.
+        let seat = if finished { None } else { Some(f.life.seat()?) };
+        Some((f.tx.subscribe(), f.offset, seat))
     }
 
-    /// Starts a flight: the upstream stream in a task of its own.
+    /// Starts a flight: the upstream stream in a task of its own. Returns the launching request's
+    /// seat on it; a prefetch (`hold`) starts orphaned instead.
     fn launch(
         &self,
         key: &str,
@@ -357,30 +538,32 @@ impl InlineEngine {
         offset: usize,
         prepared: Prepared,
         hold: Option<Duration>,
-    ) -> watch::Receiver<FlightState> {
+    ) -> (watch::Receiver<FlightState>, Option<Seat>) {
         let id = self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let settings = *lock(&self.settings);
         let (tx, rx) = watch::channel(FlightState::default());
+        let life = Lifetime::new(settings.cancel_grace, hold);
+        let seat = if hold.is_none() { life.seat() } else { None };
         let anchor = crate::syntax::slice(&view.rope, offset.saturating_sub(ANCHOR_BYTES)..offset);
-        let flight = Flight { id, offset, anchor, suffix_head: suffix_head(&view.rope, offset), tx: tx.clone() };
-        // Replacing the previous flight drops the map's hold on it; its task ends once its own
-        // subscribers are gone.
-        lock(&self.flights).insert(key.to_owned(), flight);
+        let flight = Flight {
+            id,
+            offset,
+            anchor,
+            suffix_head: suffix_head(&view.rope, offset),
+            tx: tx.clone(),
+            life: life.clone(),
+        };
+        if let Some(old) = lock(&self.flights).insert(key.to_owned(), flight) {
+            old.life.drop_now("a newer flight replaced it");
+        }
         let flights = self.flights.clone();
         let (cache_prefix, cache_suffix) = cache_windows(&view.rope, offset);
         let cache = self.cache.clone();
         let stats = self.stats.clone();
-        let hold_rx = hold.map(|_| rx.clone());
         let uri = view.uri.clone();
         let key = key.to_owned();
         tokio::spawn(async move {
-            if let (Some(d), Some(keep)) = (hold, hold_rx) {
-                // Keep a prefetched flight alive for a moment so the next request can claim it.
-                tokio::spawn(async move {
-                    tokio::time::sleep(d).await;
-                    drop(keep);
-                });
-            }
-            let result = fly(&upstream, &view, offset, prepared, &tx, &stats).await;
+            let result = fly(&upstream, &view, offset, prepared, &tx, &life, settings, &stats).await;
             if let Some(FlightResult::Text { text, .. }) = &result {
                 // Remember it for typing-through, keyed by the flight's cursor.
                 lock(&cache).put(&uri, &cache_prefix, &cache_suffix, text);
@@ -394,26 +577,34 @@ impl InlineEngine {
                 tx.send_modify(|s| s.done = Some(r));
             }
         });
-        rx
+        (rx, seat)
     }
 }
 
-/// The flight itself: route, stream, cut, clean, gate. `None` when every subscriber left.
+/// The flight itself: route, stream, cut, clean, gate. `None` when it was dropped (see
+/// [`Lifetime`]); the stream (and its HTTP connection) closes then.
+#[allow(clippy::too_many_arguments)]
 async fn fly(
     upstream: &Upstream,
     view: &DocView,
     offset: usize,
     prepared: Prepared,
     tx: &watch::Sender<FlightState>,
+    life: &Lifetime,
+    settings: Settings,
     stats: &Stats,
 ) -> Option<FlightResult> {
     let Prepared { request, shape, indent } = prepared;
     let language = request.language.clone();
     let prefix = request.prefix.clone();
     let suffix = request.suffix.clone();
+    let dropped = |reason: &str| {
+        tracing::debug!("inline: stream dropped: {reason}");
+        None
+    };
     let served = tokio::select! {
         r = upstream.router.run_route(&upstream.registry, request) => r,
-        _ = tx.closed() => return None,
+        reason = life.ended() => return dropped(reason),
     };
     let (mut stream, record) = match served {
         Ok(Served::Remote { stream, record }) => (stream, record),
@@ -424,17 +615,15 @@ async fn fly(
         }
     };
     let line_comment = view.lang.and_then(|l| l.line_comment.as_deref());
-    let opts = Options { shape, indent, line_comment, ..Options::default() };
+    let opts = Options { shape, indent, line_comment, max_lines: settings.max_lines, max_bytes: settings.max_bytes };
     let mut cutter = StreamCutter::new(shape, &prefix, &suffix, &opts);
     let mut usage: Option<Usage> = None;
     let raw = loop {
         tokio::select! {
             ev = stream.next() => match ev {
                 Some(Ok(StreamEvent::Text(delta))) => match cutter.push(&delta) {
-                    Cut::Continue => {
-                        let streamed = cutter.text().to_owned();
-                        tx.send_modify(|s| s.streamed = streamed);
-                    }
+                    // Subscribers see the new bytes only: the work per delta is the delta's.
+                    Cut::Continue => tx.send_modify(|s| s.streamed.push_str(&delta)),
                     Cut::Stop(text) => break text,
                 },
                 Some(Ok(StreamEvent::Usage(u))) => usage = Some(u),
@@ -448,7 +637,7 @@ async fn fly(
                     break partial;
                 }
             },
-            _ = tx.closed() => return None,
+            reason = life.ended() => return dropped(reason),
         }
     };
     // Close the connection now: tokens after the cut would be paid for and thrown away.

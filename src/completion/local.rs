@@ -1,168 +1,28 @@
-//! The `local` provider: completions from the identifiers and symbols of the open buffers, ranked by
-//! scope, proximity and frequency. No key, no network, well under a millisecond.
+//! The `local` provider: completions from the identifiers and symbols of the open buffers and the
+//! workspace index, ranked by scope, proximity and frequency. No key, no network, well under a
+//! millisecond.
 //!
-//! Each document keeps a [`SymbolTable`] (identifier counts and definition kinds, from tree-sitter
-//! when the language has a grammar, else a word scan). A request adds what is near the cursor —
-//! a scan of the enclosing scope and the surrounding lines — so fresh edits rank first even when a
-//! large file's table is a moment old.
+//! The names come from the index's latest snapshot (the current file's own entry and the merged
+//! name index across files); a request adds what is near the cursor — a scan of the enclosing
+//! scope and the surrounding lines — so fresh edits rank first even while the index is a moment
+//! behind.
 
 use std::{collections::HashMap, ops::Range, sync::Arc};
 
 use ropey::Rope;
 
-use crate::syntax::SyntaxTree;
+pub use crate::index::{SymbolInfo, SymbolKind, is_word_char};
+use crate::{
+    index::{Family, FileKey, FileSymbols, Snapshot, words},
+    syntax::SyntaxTree,
+};
 
 /// Lines scanned around the cursor for proximity.
 const NEAR_LINES: usize = 60;
-
-/// What an identifier is, as far as the definitions query says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SymbolKind {
-    Function,
-    Method,
-    Type,
-    Constant,
-    Module,
-    Member,
-    Macro,
-    Word,
-}
-
-impl SymbolKind {
-    fn from_definition(kind: &str) -> SymbolKind {
-        match kind {
-            "function" => SymbolKind::Function,
-            "method" => SymbolKind::Method,
-            "type" | "class" | "interface" | "impl" => SymbolKind::Type,
-            "constant" => SymbolKind::Constant,
-            "module" => SymbolKind::Module,
-            "member" | "field" => SymbolKind::Member,
-            "macro" => SymbolKind::Macro,
-            _ => SymbolKind::Word,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SymbolInfo {
-    pub count: u32,
-    pub kind: SymbolKind,
-    pub defined: bool,
-}
-
-/// Identifier statistics of one document at one version.
-#[derive(Debug, Clone, Default)]
-pub struct SymbolTable {
-    pub version: i32,
-    pub symbols: HashMap<String, SymbolInfo>,
-    /// (lowercased name, name), sorted: a prefix lookup is a binary search, not a scan.
-    sorted: Vec<(String, String)>,
-    /// The first line(s) of each function, method and type definition: what other files' prompts
-    /// show of this one.
-    pub signatures: HashMap<String, String>,
-    /// The file's import statements, for prompt context. Kept here because running the imports
-    /// query over the whole tree on every keystroke would cost more than the rest of a request.
-    pub imports: Vec<String>,
-}
-
-impl SymbolTable {
-    pub fn build(version: i32, rope: &Rope, syntax: Option<&SyntaxTree>) -> SymbolTable {
-        let mut symbols: HashMap<String, SymbolInfo> = HashMap::new();
-        let mut add = |name: String| {
-            if name.chars().count() < 2 || !name.chars().any(is_word_char) {
-                return;
-            }
-            symbols.entry(name).and_modify(|s| s.count += 1).or_insert(SymbolInfo {
-                count: 1,
-                kind: SymbolKind::Word,
-                defined: false,
-            });
-        };
-        match syntax {
-            Some(tree) => tree.identifiers(rope, None, |name, _| add(name)),
-            None => {
-                for chunk_line in rope.lines().take(200_000) {
-                    for w in words(&chunk_line.to_string()) {
-                        add(w.1.to_owned());
-                    }
-                }
-            }
-        }
-        let mut signatures = HashMap::new();
-        if let Some(tree) = syntax {
-            for def in tree.definitions(rope, None) {
-                if matches!(def.kind.as_str(), "function" | "method" | "type" | "macro") {
-                    signatures.entry(def.name.clone()).or_insert_with(|| signature(rope, def.range.clone()));
-                }
-                let info =
-                    symbols.entry(def.name).or_insert(SymbolInfo { count: 1, kind: SymbolKind::Word, defined: false });
-                info.defined = true;
-                info.kind = SymbolKind::from_definition(&def.kind);
-            }
-        }
-        let mut sorted: Vec<(String, String)> = symbols.keys().map(|k| (k.to_lowercase(), k.clone())).collect();
-        sorted.sort_unstable();
-        let imports = syntax
-            .map(|t| t.imports(rope).into_iter().take(64).map(|r| crate::syntax::slice(rope, r)).collect())
-            .unwrap_or_default();
-        SymbolTable { version, symbols, sorted, signatures, imports }
-    }
-
-    /// Names that start with `prefix`, ignoring case.
-    pub fn with_prefix<'a>(&'a self, prefix: &str) -> impl Iterator<Item = (&'a str, &'a SymbolInfo)> + 'a {
-        let lower = prefix.to_lowercase();
-        let start = self.sorted.partition_point(|(l, _)| l.as_str() < lower.as_str());
-        self.sorted[start..]
-            .iter()
-            .take_while(move |(l, _)| l.starts_with(lower.as_str()))
-            .filter_map(|(_, name)| self.symbols.get_key_value(name).map(|(k, v)| (k.as_str(), v)))
-    }
-}
-
-/// A definition's head: up to the body's opening brace or colon, at most three lines.
-fn signature(rope: &Rope, range: Range<usize>) -> String {
-    let end = range.end.min(range.start + 400);
-    let text = crate::syntax::slice(rope, range.start..end);
-    let mut out = String::new();
-    for (i, line) in text.lines().take(3).enumerate() {
-        if i > 0 {
-            out.push('\n');
-        }
-        let cut = line.find(" {").or_else(|| line.trim_end().ends_with(':').then(|| line.trim_end().len()));
-        match cut {
-            Some(c) => {
-                out.push_str(&line[..c]);
-                return out;
-            }
-            None => out.push_str(line),
-        }
-    }
-    out
-}
-
-pub fn is_word_char(c: char) -> bool {
-    c.is_alphanumeric() || c == '_' || c == '$'
-}
-
-/// Words (start char offset within `line`, text) of a line.
-fn words(line: &str) -> impl Iterator<Item = (usize, &str)> {
-    let mut out = Vec::new();
-    let mut start: Option<usize> = None;
-    for (i, c) in line.char_indices() {
-        match (is_word_char(c), start) {
-            (true, None) => start = Some(i),
-            (false, Some(s)) => {
-                out.push((s, &line[s..i]));
-                start = None;
-            }
-            _ => {}
-        }
-    }
-    if let Some(s) = start {
-        out.push((s, &line[s..]));
-    }
-    out.into_iter().filter(|(_, w)| !w.starts_with(|c: char| c.is_ascii_digit()))
-}
+/// Lines longer than this (minified or generated text) are skipped, except the cursor's own, of
+/// which only [`NEAR_BYTES`] either side of the cursor are scanned.
+const LONG_LINE: usize = 4096;
+const NEAR_BYTES: usize = 8 * 1024;
 
 /// The identifier being typed: the word characters before `offset`, and those right after it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,16 +67,17 @@ pub struct Candidate {
 pub struct CurrentDoc<'a> {
     pub rope: &'a Rope,
     pub syntax: Option<&'a SyntaxTree>,
-    pub table: &'a SymbolTable,
+    pub key: &'a FileKey,
+    /// The document's language family: other files' names count only within it (all files
+    /// when `None`, as for plain text).
+    pub family: Option<Family>,
     pub offset: usize,
 }
 
-/// Ranks the identifiers that complete the word at the cursor.
-pub fn complete(
-    cur: &CurrentDoc<'_>,
-    others: &[(Arc<str>, Arc<SymbolTable>)],
-    max: usize,
-) -> (WordAtCursor, Vec<Candidate>) {
+/// Ranks the identifiers that complete the word at the cursor, from the current document's
+/// entry in `index` (which may lag it by a keystroke or two), the text near the cursor, and the
+/// other files in the index.
+pub fn complete(cur: &CurrentDoc<'_>, index: &Snapshot, max: usize) -> (WordAtCursor, Vec<Candidate>) {
     let word = word_at(cur.rope, cur.offset);
     if word.prefix.is_empty() {
         return (word, Vec::new());
@@ -244,7 +105,8 @@ pub fn complete(
     };
 
     let mut found: HashMap<&str, Candidate> = HashMap::new();
-    for (name, info) in cur.table.with_prefix(prefix) {
+    let own: Option<&FileSymbols> = index.file(cur.key);
+    for (name, info) in own.into_iter().flat_map(|t| t.with_prefix(prefix)) {
         if !matches(name) {
             continue;
         }
@@ -262,19 +124,19 @@ pub fn complete(
             found.insert(name, Candidate { text: name.clone(), kind: SymbolKind::Word, score, source: None });
         }
     }
-    for (uri, table) in others {
-        for (name, info) in table.with_prefix(prefix) {
-            if !matches(name) {
-                continue;
-            }
-            if let Some(c) = found.get_mut(name) {
-                // Used here and elsewhere too: a small vote of confidence.
-                c.score += 0.2;
-                continue;
-            }
-            let score = (1.0 + info.count as f32).ln() * 0.3 + if info.defined { 1.5 } else { 0.0 } + case_bonus(name);
-            found.insert(name, Candidate { text: name.to_owned(), kind: info.kind, score, source: Some(uri.clone()) });
+    for hit in index.with_prefix(prefix, cur.family, Some(cur.key)) {
+        let name = hit.name;
+        if !matches(name) {
+            continue;
         }
+        if let Some(c) = found.get_mut(name) {
+            // Used here and elsewhere too: a small vote of confidence.
+            c.score += 0.2;
+            continue;
+        }
+        let score = (1.0 + hit.count as f32).ln() * 0.3 + if hit.defined { 1.5 } else { 0.0 } + case_bonus(name);
+        let source = Some(Arc::from(hit.file.as_str()));
+        found.insert(name, Candidate { text: name.to_owned(), kind: hit.kind, score, source });
     }
     let mut out: Vec<Candidate> = found.into_values().collect();
     let by_rank = |a: &Candidate, b: &Candidate| {
@@ -297,15 +159,24 @@ fn near_words(rope: &Rope, cursor_line: usize, word: &WordAtCursor) -> HashMap<S
     let last = (cursor_line + NEAR_LINES).min(rope.len_lines().saturating_sub(1));
     let mut line = String::new();
     for l in first..=last {
-        let slice = rope.line(l);
-        if slice.len_bytes() > 4096 {
-            continue; // minified or generated text: not worth scanning on every keystroke
+        let mut line_start = rope.line_to_byte(l);
+        let mut slice = rope.line(l);
+        if slice.len_bytes() > LONG_LINE {
+            if l != cursor_line {
+                continue;
+            }
+            let cursor = word.typed.start;
+            let (s, e) = (
+                rope.byte_to_char(cursor.saturating_sub(NEAR_BYTES).max(line_start)),
+                rope.byte_to_char((cursor + NEAR_BYTES).min(line_start + slice.len_bytes())),
+            );
+            slice = rope.slice(s..e);
+            line_start = rope.char_to_byte(s);
         }
         line.clear();
         for chunk in slice.chunks() {
             line.push_str(chunk);
         }
-        let line_start = rope.line_to_byte(l);
         let dist = l.abs_diff(cursor_line);
         for (s, w) in words(&line) {
             if line_start + s == word.typed.start {
@@ -340,18 +211,16 @@ mod tests {
         let rope = Rope::from_str(&text);
         let info = Languages::global().by_id(lang);
         let syntax = info.and_then(|l| SyntaxTree::parse(l, &rope));
-        let table = SymbolTable::build(1, &rope, syntax.as_ref());
-        let other_tables: Vec<(Arc<str>, Arc<SymbolTable>)> = others
-            .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                let r = Rope::from_str(t);
-                let s = info.and_then(|l| SyntaxTree::parse(l, &r));
-                (Arc::from(format!("file:///other{i}")), Arc::new(SymbolTable::build(1, &r, s.as_ref())))
-            })
-            .collect();
-        let cur = CurrentDoc { rope: &rope, syntax: syntax.as_ref(), table: &table, offset };
-        complete(&cur, &other_tables, 20).1.into_iter().map(|c| c.text).collect()
+        let index = crate::index::Index::default();
+        index.open("file:///current", info, 1, rope.clone(), false);
+        for (i, t) in others.iter().enumerate() {
+            index.open(&format!("file:///other{i}"), info, 1, Rope::from_str(t), false);
+        }
+        index.flush();
+        let key = FileKey::from_uri("file:///current");
+        let family = info.map(|l| crate::index::family(l.id.as_str()));
+        let cur = CurrentDoc { rope: &rope, syntax: syntax.as_ref(), key: &key, family, offset };
+        complete(&cur, &index.snapshot(), 20).1.into_iter().map(|c| c.text).collect()
     }
 
     #[test]
@@ -378,6 +247,14 @@ mod tests {
     fn plain_text_uses_words_and_mid_word_excludes_itself() {
         let got = check("plaintext", "alphabet alpha alpine\nalp$0ine", &[]);
         assert_eq!(got, ["alpha", "alphabet"]);
+    }
+
+    #[test]
+    fn minified_lines_are_scanned_around_the_cursor() {
+        let line = format!("{}var needle_word=1;{}", "a+".repeat(50_000), "b+".repeat(50_000));
+        let fixture = format!("{line}need$0");
+        let got = check("plaintext", &fixture, &[]);
+        assert_eq!(got, ["needle_word"]);
     }
 
     #[test]

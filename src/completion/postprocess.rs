@@ -12,8 +12,11 @@ use std::borrow::Cow;
 const PREFIX_WINDOW: usize = 8192;
 /// Bytes of the suffix (after the cursor) looked at for brackets and following lines.
 const SUFFIX_WINDOW: usize = 8192;
-/// Default cap on the lines of a multi-line completion.
+/// Default cap on the lines of a multi-line completion (`completion.max_suggestion_lines`).
 pub const DEFAULT_MAX_LINES: usize = 64;
+/// Default cap on the bytes of a completion (`completion.max_suggestion_bytes`): a model that
+/// streams a minified file or never stops is cut here, whatever the upstream does.
+pub const DEFAULT_MAX_BYTES: usize = 16 * 1024;
 
 /// Whether a completion may span lines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,6 +99,8 @@ pub struct Options<'a> {
     pub line_comment: Option<&'a str>,
     /// Cap on the lines of a multi-line completion.
     pub max_lines: usize,
+    /// Cap on the bytes of a completion: the stream is cut there.
+    pub max_bytes: usize,
 }
 
 impl Default for Options<'_> {
@@ -105,6 +110,7 @@ impl Default for Options<'_> {
             indent: IndentStyle::default(),
             line_comment: None,
             max_lines: DEFAULT_MAX_LINES,
+            max_bytes: DEFAULT_MAX_BYTES,
         }
     }
 }
@@ -125,7 +131,7 @@ pub fn postprocess(raw: &str, prefix: &str, suffix: &str, opts: &Options<'_>) ->
     text = strip_fences(&text, &ctx.prefix);
     text = strip_echoed_prefix(&text, &ctx.prefix).to_owned();
     text = {
-        let mut cutter = StreamCutter::with_context(opts.shape, ctx.clone(), opts.max_lines);
+        let mut cutter = StreamCutter::with_context(opts.shape, ctx.clone(), opts.max_lines, opts.max_bytes);
         match cutter.push(&text) {
             Cut::Stop(s) => s,
             Cut::Continue => cutter.finish(),
@@ -330,12 +336,21 @@ pub enum Cut {
 /// cursor line's indentation (unless it starts with a closing bracket), before a top-level keyword
 /// line, before a line equal to the next non-empty line of the suffix, after the line on which the
 /// brackets close below the start, at a third repetition, or after `max_lines` lines.
+/// Either shape stops at `max_bytes` (multi-line: before the unfinished line, when there is one).
+///
+/// The work per delta is proportional to the delta: only new bytes are searched for a line break,
+/// and each line is looked at once, when it is complete (see [`StreamCutter::bytes_examined`]).
 #[derive(Clone, Debug)]
 pub struct StreamCutter {
     shape: Shape,
     ctx: Context,
     max_lines: usize,
+    max_bytes: usize,
     text: String,
+    /// Bytes of `text` already searched for a line break (from `line_start` on).
+    searched: usize,
+    /// Bytes looked at so far: searched for a line break, or handled as a complete line.
+    examined: usize,
     line_start: usize,
     line_no: usize,
     first_line: String,
@@ -353,17 +368,20 @@ pub struct StreamCutter {
 
 impl StreamCutter {
     pub fn new(shape: Shape, prefix: &str, suffix: &str, opts: &Options<'_>) -> Self {
-        Self::with_context(shape, Context::new(prefix, suffix, opts), opts.max_lines)
+        Self::with_context(shape, Context::new(prefix, suffix, opts), opts.max_lines, opts.max_bytes)
     }
 
-    fn with_context(shape: Shape, ctx: Context, max_lines: usize) -> Self {
+    fn with_context(shape: Shape, ctx: Context, max_lines: usize, max_bytes: usize) -> Self {
         let scanner = ctx.completion_scanner();
         let suffix_closes = ctx.suffix_closes(&ctx.suffix);
         Self {
             shape,
             ctx,
             max_lines: max_lines.max(1),
+            max_bytes: max_bytes.max(1),
             text: String::new(),
+            searched: 0,
+            examined: 0,
             line_start: 0,
             line_no: 0,
             first_line: String::new(),
@@ -383,21 +401,54 @@ impl StreamCutter {
         &self.text
     }
 
+    /// Bytes looked at so far (searched for a line break, or handled as a complete line): a
+    /// small multiple of the bytes received, however they were split into deltas.
+    pub fn bytes_examined(&self) -> usize {
+        self.examined
+    }
+
     /// Feed a delta. Once it has said `Stop`, it keeps saying the same.
     pub fn push(&mut self, delta: &str) -> Cut {
         if let Some(done) = &self.done {
             return Cut::Stop(done.clone());
         }
         self.text.push_str(delta);
-        while let Some(nl) = self.text[self.line_start..].find('\n') {
-            let end = self.line_start + nl;
+        while let Some(nl) = self.text[self.searched..].find('\n') {
+            let end = self.searched + nl;
+            self.examined += end + 1 - self.searched;
+            self.searched = end + 1;
+            if end > self.max_bytes {
+                break;
+            }
             if let Some(stop) = self.on_line(self.line_start, end, false) {
                 self.done = Some(stop.clone());
                 return Cut::Stop(stop);
             }
             self.line_start = end + 1;
         }
+        self.examined += self.text.len() - self.searched;
+        self.searched = self.text.len();
+        if self.text.len() > self.max_bytes {
+            let stop = self.capped();
+            self.done = Some(stop.clone());
+            return Cut::Stop(stop);
+        }
         Cut::Continue
+    }
+
+    /// The completion when the stream passed `max_bytes`: the complete lines before the cap (a
+    /// multi-line completion), or the text up to the cap.
+    fn capped(&self) -> String {
+        if self.shape == Shape::MultiLine && self.line_start > 0 {
+            return self.cut_before(self.line_start);
+        }
+        let mut end = self.max_bytes.min(self.text.len());
+        while !self.text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let s = &self.text[..end];
+        let s = if self.shape == Shape::SingleLine { s.split('\n').next().unwrap_or(s) } else { s };
+        s.trim_end_matches(['\r', '\n']).to_owned()
     }
 
     /// The stream ended: the final completion.
@@ -427,6 +478,7 @@ impl StreamCutter {
     }
 
     fn on_line(&mut self, start: usize, end: usize, last: bool) -> Option<String> {
+        self.examined += end - start;
         let raw = &self.text[start..end];
         let line = raw.strip_suffix('\r').unwrap_or(raw).to_owned();
         let k = self.line_no;
@@ -1249,6 +1301,68 @@ mod tests {
         // Line cap.
         let mut c = StreamCutter::new(Shape::MultiLine, "", "", &Options { max_lines: 2, ..opts });
         assert_eq!(c.push("a\nb\nc\n"), Cut::Stop("a\nb".into()));
+    }
+
+    /// A 5 MB one-line answer in 16-byte deltas: every byte is looked at a bounded number of
+    /// times (the cutter used to search the whole line again on every delta).
+    #[test]
+    fn stream_cutter_work_is_linear_in_the_answer() {
+        let answer = "let v = [1, 2, 3].iter().map(|x| x * 2).sum::<i32>(); ".repeat(5 << 20 >> 6);
+        assert!(answer.len() >= 4 << 20 && !answer.contains('\n'));
+        for shape in [Shape::SingleLine, Shape::MultiLine] {
+            let opts = Options { shape, max_bytes: usize::MAX, ..Options::default() };
+            let mut c = StreamCutter::new(shape, "fn f() {\n    ", "\n}\n", &opts);
+            for delta in answer.as_bytes().chunks(16) {
+                assert_eq!(c.push(std::str::from_utf8(delta).expect("ascii")), Cut::Continue);
+            }
+            assert_eq!(c.finish().len(), answer.len());
+            assert!(c.bytes_examined() <= 2 * answer.len(), "{shape:?}: {} bytes examined", c.bytes_examined());
+        }
+        // Many short lines: the same bound.
+        let lines = "    total += item.price * item.count;\n".repeat(1 << 14);
+        let opts = Options { max_bytes: usize::MAX, max_lines: usize::MAX, ..Options::default() };
+        let mut c = StreamCutter::new(Shape::MultiLine, "", "", &opts);
+        for delta in lines.as_bytes().chunks(7) {
+            if let Cut::Stop(_) = c.push(std::str::from_utf8(delta).expect("ascii")) {
+                break;
+            }
+        }
+        assert!(c.bytes_examined() <= 2 * c.text().len());
+    }
+
+    #[test]
+    fn stream_cutter_stops_at_the_byte_cap() {
+        let opts = Options { max_bytes: 100, ..Options::default() };
+        // One endless line: cut at the cap, on a character boundary.
+        let mut c = StreamCutter::new(Shape::SingleLine, "x = ", "", &Options { shape: Shape::SingleLine, ..opts });
+        let mut stop = None;
+        for _ in 0..1000 {
+            if let Cut::Stop(s) = c.push("é+") {
+                stop = Some(s);
+                break;
+            }
+        }
+        let stop = stop.expect("the cap stops the stream");
+        assert!(stop.len() <= 100 && stop.len() >= 96, "{}", stop.len());
+        assert!(c.text().len() <= 103, "nothing is read past the cap");
+        // Multi-line: the complete lines before the cap.
+        let mut c = StreamCutter::new(Shape::MultiLine, "", "", &opts);
+        let mut out = None;
+        for i in 0..100 {
+            if let Cut::Stop(s) = c.push(&format!("call_number_{i:04}();\n")) {
+                out = Some(s);
+                break;
+            }
+        }
+        let out = out.expect("the cap stops the stream");
+        assert_eq!(
+            out,
+            "call_number_0000();\ncall_number_0001();\ncall_number_0002();\ncall_number_0003();\ncall_number_0004();"
+        );
+        // The whole pipeline honours it too.
+        let long = "a".repeat(500);
+        let done = postprocess(&long, "x = ", "", &Options { shape: Shape::SingleLine, ..opts }).expect("text");
+        assert_eq!(done.text.len(), 100);
     }
 
     #[test]

@@ -14,19 +14,27 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-use crate::providers::Usage;
+use crate::{config::Price, providers::Usage};
 
 /// Latencies kept per row for the percentiles.
 const LATENCY_SAMPLES: usize = 512;
 
-/// Known list prices in USD per million tokens (input, output), for the estimate. Others can be set
-/// under `[pricing]` in the config; a model with no price shows no cost.
-const PRICES: &[(&str, f64, f64)] = &[
-    ("gpt-6-luna", 0.10, 0.50),
-    ("claude-sonnet-5-5", 2.0, 10.0),
-    ("claude-haiku-5-5", 0.10, 0.50),
-    ("claude-opus-5-5", 4.0, 20.0),
+/// Known list prices in USD per million tokens (input, cached input, output), from the vendors'
+/// pricing pages as of December 2026, for the estimate. Others can be set under `[pricing]` in the
+/// config; a model with no price shows no cost. The longest matching prefix wins, so dated
+/// snapshots (`claude-haiku-5-5-20261007`) find their model.
+const PRICES: &[(&str, f64, f64, f64)] = &[
+    ("gpt-6-luna", 0.10, 0.01, 0.50),
+    ("gpt-6-sol", 2.0, 0.20, 10.0),
+    // Sonnet 5.5's cache reads dropped to 0.05x input on 2026-10-07.
+    ("claude-sonnet-5-5", 2.0, 0.10, 10.0),
+    // Haiku 5.5, prompts up to 100k tokens (longer prompts are billed 5x; not modelled here).
+    ("claude-haiku-5-5", 0.10, 0.01, 0.50),
 ];
+
+/// Cached input costs this share of the input price when the model's own cache price is unknown
+/// (a `[pricing]` entry without `cached_input`): both vendors bill about a tenth.
+const CACHED_SHARE: f64 = 0.1;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
@@ -86,7 +94,7 @@ pub struct Table {
 pub struct Stats {
     /// Counted since the last save.
     fresh: Mutex<Table>,
-    prices: Mutex<BTreeMap<String, (f64, f64)>>,
+    prices: Mutex<BTreeMap<String, Price>>,
 }
 
 fn key(provider: &str, language: &str) -> String {
@@ -99,7 +107,7 @@ impl Stats {
         f(t.rows.entry(key(provider, language)).or_default());
     }
 
-    pub fn set_prices(&self, prices: BTreeMap<String, (f64, f64)>) {
+    pub fn set_prices(&self, prices: BTreeMap<String, Price>) {
         *self.prices.lock().unwrap_or_else(|p| p.into_inner()) = prices;
     }
 
@@ -132,22 +140,25 @@ impl Stats {
             r.tokens_in += u.input_tokens;
             r.tokens_cached += u.cached_input_tokens;
             r.tokens_out += u.output_tokens;
-            if let Some((pin, pout)) = price {
-                // Cached input is billed at about a tenth of the input price by both vendors.
+            if let Some((pin, pcached, pout)) = price {
                 let uncached = u.input_tokens.saturating_sub(u.cached_input_tokens) as f64;
-                r.cost_usd +=
-                    (uncached * pin + u.cached_input_tokens as f64 * pin * 0.1 + u.output_tokens as f64 * pout)
-                        / 1_000_000.0;
+                r.cost_usd += (uncached * pin + u.cached_input_tokens as f64 * pcached + u.output_tokens as f64 * pout)
+                    / 1_000_000.0;
             }
         });
     }
 
-    fn price(&self, model: &str) -> Option<(f64, f64)> {
+    /// (input, cached input, output) USD per million tokens.
+    fn price(&self, model: &str) -> Option<(f64, f64, f64)> {
         let configured = self.prices.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(p) = configured.get(model) {
-            return Some(*p);
+            return Some((p.input, p.cached_input.unwrap_or(p.input * CACHED_SHARE), p.output));
         }
-        PRICES.iter().find(|(m, _, _)| model.starts_with(m)).map(|(_, i, o)| (*i, *o))
+        PRICES
+            .iter()
+            .filter(|(m, ..)| model.starts_with(m))
+            .max_by_key(|(m, ..)| m.len())
+            .map(|(_, i, c, o)| (*i, *c, *o))
     }
 
     /// What has been counted since the last save (for tests and `switchboard.stats`).
@@ -262,6 +273,14 @@ mod tests {
         assert_eq!(codex.requests, 2);
         assert_eq!(codex.percentile(0.5), Some(120));
         assert!((t.rows["claude / rust"].cost_usd - 2.0).abs() < 1e-9);
+        s.usage(
+            "codex",
+            "gpt-6-luna-2026-09-22",
+            "go",
+            Some(Usage { input_tokens: 2_000_000, cached_input_tokens: 1_000_000, output_tokens: 1_000_000 }),
+        );
+        // 1M uncached at 0.10 + 1M cached at 0.01 + 1M out at 0.50.
+        assert!((s.snapshot().rows["codex / go"].cost_usd - 0.61).abs() < 1e-9);
         let text = render(&t, "x");
         assert!(text.contains("codex / rust"));
         assert!(text.contains("3 requests"), "{text}");

@@ -37,12 +37,71 @@ pub struct Config {
     pub trusted_workspaces: Vec<String>,
     /// `[pricing."model-id"] input = 0.25, output = 2.0`: USD per million tokens, for `switchboard stats`.
     pub pricing: BTreeMap<String, Price>,
+    /// `[privacy]`: what never goes upstream, and redaction.
+    pub privacy: PrivacyConfig,
+    pub log: LogConfig,
+    /// `[index]`: the workspace symbol index.
+    pub index: IndexConfig,
 }
+
+/// `[index]`: whether the workspace's files on disk are indexed, and the bounds of that index.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct IndexConfig {
+    pub enabled: bool,
+    pub max_files: usize,
+    pub max_file_bytes: u64,
+    pub max_total_bytes: u64,
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        IndexConfig { enabled: true, max_files: 20_000, max_file_bytes: 1024 * 1024, max_total_bytes: 256 << 20 }
+    }
+}
+
+/// `[privacy]`. The lists are a union over every layer: a workspace may add patterns, never remove
+/// the user's.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct PrivacyConfig {
+    /// Files that never go upstream (gitignore syntax, relative to the workspace root), on top of
+    /// the built-in secret patterns and `.switchboardignore`.
+    pub exclude: Vec<String>,
+    /// Files answered by `local` only.
+    pub local_only: Vec<String>,
+    /// Redact secret-looking values from every request. Resolved keys are redacted regardless.
+    pub redact: bool,
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        PrivacyConfig { exclude: Vec::new(), local_only: Vec::new(), redact: true }
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct LogConfig {
+    /// Log every request's text (after redaction) at debug level. Only the user's own settings
+    /// may turn it on.
+    pub prompts: bool,
+}
+
+/// Lists merged as a union over the layers instead of replaced (`(table, key)`).
+const UNION_LISTS: &[(&str, &str)] = &[("privacy", "exclude"), ("privacy", "local_only")];
+/// Settings an untrusted workspace may not make: they would send secrets upstream or put prompts
+/// in the logs.
+const USER_ONLY: &[(&str, &str)] = &[("privacy", "redact"), ("log", "prompts")];
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct Price {
     pub input: f64,
     pub output: f64,
+    /// Cached input; a tenth of `input` when not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_input: Option<f64>,
 }
 
 impl Default for Config {
@@ -61,6 +120,9 @@ impl Config {
             actions: Vec::new(),
             trusted_workspaces: Vec::new(),
             pricing: BTreeMap::new(),
+            privacy: PrivacyConfig::default(),
+            log: LogConfig::default(),
+            index: IndexConfig::default(),
         }
     }
 
@@ -97,6 +159,12 @@ pub struct CompletionConfig {
     pub max_output_tokens: u32,
     /// Most popup items the local provider returns.
     pub local_max_items: usize,
+    /// How long an inline stream whose request the editor cancelled stays alive for the next
+    /// request to join it, in ms.
+    pub cancel_grace_ms: u64,
+    /// Caps on one inline suggestion: the stream is cut (and closed) when it reaches them.
+    pub max_suggestion_bytes: usize,
+    pub max_suggestion_lines: usize,
 }
 
 impl Default for CompletionConfig {
@@ -108,6 +176,9 @@ impl Default for CompletionConfig {
             max_prompt_tokens: 1500,
             max_output_tokens: 128,
             local_max_items: 50,
+            cancel_grace_ms: 200,
+            max_suggestion_bytes: 16 * 1024,
+            max_suggestion_lines: 64,
         }
     }
 }
@@ -200,8 +271,22 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 /// where its last segment is assigned, or its `[table]` header.
 fn locate_key(text: &str, path: &str) -> Option<(usize, usize)> {
     let last = path.rsplit('.').find(|s| s.parse::<usize>().is_err())?;
+    // A key of a table is looked for from the table's header on (`kind` of `[providers.claude]`,
+    // not of the table above it).
+    let is_header = |line: &str, table: &str| {
+        let t = line.trim();
+        t.starts_with('[') && t.trim_matches(['[', ']', ' ']) == table
+    };
+    let from = path
+        .rsplit_once('.')
+        .and_then(|(table, _)| text.split_inclusive('\n').position(|l| is_header(l, table)))
+        .unwrap_or(0);
     let mut offset = 0;
-    for line in text.split_inclusive('\n') {
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        if i < from {
+            offset += line.len();
+            continue;
+        }
         let trimmed = line.trim_start();
         let indent = line.len() - trimmed.len();
         let key_here =
@@ -307,6 +392,41 @@ pub fn editor_layer(value: Value, what: &'static str, problems: &mut Vec<Problem
     validate(&value, &origin, None, problems).then_some(Layer { origin, value })
 }
 
+/// Provider kinds that run a program (the user's agent CLI from PATH): gated like `command`.
+const PROGRAM_KINDS: &[&str] = &["claude-cli", "codex-cli"];
+
+/// What an untrusted workspace may not do to providers: add one whose kind runs a program, or
+/// change the kind of one the trusted layers (`lower`, over the defaults) define at all — a new
+/// kind can run a program or send that provider's key to another service. Says what was ignored.
+pub fn apply_kind_trust(layer: &mut Layer, lower: &[Layer], problems: &mut Vec<Problem>, text: Option<&str>) {
+    let defaults = defaults_value();
+    let kind_below = |name: &str| {
+        let kind_in = |v: &Value| v.get("providers").and_then(|p| p.get(name)).and_then(|p| p.get("kind")).cloned();
+        lower.iter().rev().find_map(|l| kind_in(&l.value)).or_else(|| defaults.as_ref().and_then(kind_in))
+    };
+    let Some(Value::Object(providers)) = layer.value.get_mut("providers") else { return };
+    let mut removed = Vec::new();
+    providers.retain(|name, settings| {
+        let Some(kind) = settings.get("kind") else { return true };
+        match kind_below(name) {
+            Some(below) if below == *kind => true,
+            Some(_) => {
+                if let Value::Object(s) = settings {
+                    s.remove("kind");
+                }
+                removed.push(format!("providers.{name}.kind"));
+                true
+            }
+            None if kind.as_str().is_some_and(|k| PROGRAM_KINDS.contains(&k)) => {
+                removed.push(format!("providers.{name}"));
+                false
+            }
+            None => true,
+        }
+    });
+    report_untrusted(&layer.origin, removed, text, problems);
+}
+
 /// Removes settings an untrusted workspace may not make, and says so.
 pub fn apply_trust(layer: &mut Layer, trusted: bool, problems: &mut Vec<Problem>, text: Option<&str>) {
     if trusted {
@@ -328,10 +448,36 @@ pub fn apply_trust(layer: &mut Layer, trusted: bool, problems: &mut Vec<Problem>
             }
         }
     }
-    for path in removed {
+    let mut user_only = Vec::new();
+    for (table, key) in USER_ONLY {
+        if let Some(Value::Object(t)) = root.get_mut(*table)
+            && t.remove(*key).is_some()
+        {
+            user_only.push(format!("{table}.{key}"));
+        }
+    }
+    report_untrusted(&layer.origin, removed, text, problems);
+    for path in user_only {
         let (line, column) = text.and_then(|t| locate_key(t, &path)).unzip();
         problems.push(Problem {
             origin: layer.origin.to_string(),
+            line,
+            column,
+            message: format!(
+                "`{path}` ignored: this workspace is not trusted, and the setting could send secrets upstream or put \
+                 prompts in the logs. Set it in your user config, or trust the workspace there"
+            ),
+            is_error: false,
+        });
+    }
+}
+
+/// One warning per setting an untrusted workspace could not make.
+fn report_untrusted(origin: &Origin, removed: Vec<String>, text: Option<&str>, problems: &mut Vec<Problem>) {
+    for path in removed {
+        let (line, column) = text.and_then(|t| locate_key(t, &path)).unzip();
+        problems.push(Problem {
+            origin: origin.to_string(),
             line,
             column,
             message: format!(
@@ -360,6 +506,27 @@ fn merge(base: &mut Value, over: Value) {
     }
 }
 
+/// Sets each of [`UNION_LISTS`] to the union of that list over the defaults and every layer, in
+/// order of appearance.
+fn union_lists(merged: &mut Value, layers: &[Layer]) {
+    let defaults = defaults_value();
+    for (table, key) in UNION_LISTS {
+        let mut all: Vec<Value> = Vec::new();
+        for value in defaults.iter().chain(layers.iter().map(|l| &l.value)) {
+            if let Some(Value::Array(items)) = value.get(*table).and_then(|t| t.get(*key)) {
+                for item in items {
+                    if !all.contains(item) {
+                        all.push(item.clone());
+                    }
+                }
+            }
+        }
+        if let Some(Value::Object(t)) = merged.get_mut(*table) {
+            t.insert((*key).to_owned(), Value::Array(all));
+        }
+    }
+}
+
 /// Merges the layers over the defaults. Cross-layer checks (routes naming unknown providers) are
 /// added to `problems`.
 pub fn build(layers: &[Layer], problems: &mut Vec<Problem>) -> Config {
@@ -367,6 +534,7 @@ pub fn build(layers: &[Layer], problems: &mut Vec<Problem>) -> Config {
     for layer in layers {
         merge(&mut merged, layer.value.clone());
     }
+    union_lists(&mut merged, layers);
     let config: Config = match serde_json::from_value(merged) {
         Ok(c) => c,
         Err(e) => {
@@ -453,6 +621,9 @@ pub fn discover(workspace: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) 
         if let Ok(text) = std::fs::read_to_string(&path) {
             if let Some(mut layer) = parse_toml_layer(&text, Origin::Workspace(path.clone()), &mut out.problems) {
                 let is_trusted = trusted.iter().any(|t| same_dir(t, root));
+                if !is_trusted {
+                    apply_kind_trust(&mut layer, &out.layers, &mut out.problems, Some(&text));
+                }
                 apply_trust(&mut layer, is_trusted, &mut out.problems, Some(&text));
                 out.layers.push(layer);
             }
@@ -530,6 +701,54 @@ mod tests {
     }
 
     #[test]
+    fn untrusted_workspace_cannot_add_an_agent_cli_or_change_a_kind() {
+        let (user, _) = toml_layer("[providers.mine]\nkind = \"openai-chat\"\nmodel = \"m\"\n");
+        let lower = vec![user.unwrap()];
+        let text = "[providers.agent]\nkind = \"claude-cli\"\nmodel = \"x\"\ncommand = \"sh\"\n\n\
+                    [providers.claude]\nkind = \"codex-cli\"\n\n[providers.mine]\nkind = \"anthropic\"\n\n\
+                    [providers.codex]\nkind = \"openai-responses\"\nmodel = \"gpt-y\"\n\n\
+                    [providers.extra]\nkind = \"ollama\"\nmodel = \"qwen\"\n";
+        let (layer, problems) = toml_layer(text);
+        assert!(problems.is_empty(), "{problems:?}");
+        let mut layer = layer.unwrap();
+        let mut problems = Vec::new();
+        apply_kind_trust(&mut layer, &lower, &mut problems, Some(text));
+        apply_trust(&mut layer, false, &mut problems, Some(text));
+        let said: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        assert_eq!(said.len(), 3, "each ignored setting said once: {said:#?}");
+        assert!(
+            said[0].starts_with("/w/switchboard.toml:1:1: `providers.agent` ignored: this workspace is not trusted")
+        );
+        assert!(said[1].starts_with("/w/switchboard.toml:7:1: `providers.claude.kind` ignored"), "{}", said[1]);
+        assert!(said[2].starts_with("/w/switchboard.toml:10:1: `providers.mine.kind` ignored"), "{}", said[2]);
+        let c = build(&[lower[0].clone(), layer], &mut Vec::new());
+        assert!(!c.providers.contains_key("agent"));
+        assert_eq!(c.providers["claude"]["kind"], "anthropic");
+        assert_eq!(c.providers["mine"]["kind"], "openai-chat");
+        // Restating a kind is no change; a new provider that runs no program is allowed.
+        assert_eq!(c.providers["codex"]["model"], "gpt-y");
+        assert_eq!(c.providers["extra"]["kind"], "ollama");
+    }
+
+    #[test]
+    fn trusted_workspace_may_add_an_agent_cli() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path().join("ws");
+        std::fs::create_dir_all(&ws).unwrap();
+        std::fs::write(ws.join("switchboard.toml"), "[providers.agent]\nkind = \"claude-cli\"\n").unwrap();
+        let user = dir.path().join("user.toml");
+        let env = |path: PathBuf| move |k: &str| (k == "SWITCHBOARD_CONFIG").then(|| path.display().to_string());
+        std::fs::write(&user, "").unwrap();
+        let untrusted = discover(Some(&ws), &env(user.clone()));
+        assert!(untrusted.problems.iter().any(|p| p.message.starts_with("`providers.agent` ignored")));
+        assert!(!build(&untrusted.layers, &mut Vec::new()).providers.contains_key("agent"));
+        std::fs::write(&user, format!("trusted_workspaces = [{:?}]\n", ws.display().to_string())).unwrap();
+        let trusted = discover(Some(&ws), &env(user));
+        assert!(trusted.problems.is_empty(), "{:?}", trusted.problems);
+        assert_eq!(build(&trusted.layers, &mut Vec::new()).providers["agent"]["kind"], "claude-cli");
+    }
+
+    #[test]
     fn later_layers_win_and_editor_settings_may_be_wrapped() {
         let (user, _) = toml_layer("[routes]\ninline = [\"local\"]\n");
         let mut problems = Vec::new();
@@ -553,6 +772,23 @@ mod tests {
         assert_eq!(c.route("inline", "python"), ["ollama", "local"]);
         assert_eq!(c.route("inline", "rust"), ["codex", "local"]);
         assert!(problems.iter().any(|p| p.message.contains("`ollama`")));
+    }
+
+    #[test]
+    fn privacy_lists_are_a_union_and_the_switches_are_the_users() {
+        let (user, _) = toml_layer("[privacy]\nexclude = [\"confidential/**\"]\nlocal_only = [\"internal/\"]\n");
+        let text = "[privacy]\nexclude = [\"*.sql\"]\nlocal_only = []\nredact = false\n[log]\nprompts = true\n";
+        let (ws, _) = toml_layer(text);
+        let mut ws = ws.unwrap();
+        let mut problems = Vec::new();
+        apply_trust(&mut ws, false, &mut problems, Some(text));
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].to_string().contains("switchboard.toml:4:1: `privacy.redact` ignored"), "{}", problems[0]);
+        let c = build(&[user.unwrap(), ws], &mut Vec::new());
+        assert_eq!(c.privacy.exclude, ["confidential/**", "*.sql"]);
+        assert_eq!(c.privacy.local_only, ["internal/"], "an empty list removes nothing");
+        assert!(c.privacy.redact && !c.log.prompts);
+        assert!(Config::default().privacy.redact);
     }
 
     #[test]

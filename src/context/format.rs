@@ -291,8 +291,8 @@ mod tests {
     #[test]
     fn fim_codecs_lay_the_parts_out_in_the_models_format() {
         use crate::providers::{
-            ProviderConfig, ProviderKind, Task, http::shared_client, llamacpp::LlamaCpp, ollama::Ollama,
-            openai_fim::OpenAiFim, prompt::request,
+            ProviderConfig, ProviderKind, Task, http::Codec, llamacpp::Infill, ollama::Generate, openai_fim::Fim,
+            prompt::request,
         };
         let p = parts();
         let req = ModelRequest {
@@ -306,22 +306,21 @@ mod tests {
             c.base_url = Some("http://127.0.0.1:9".into());
             c
         };
-        let client = shared_client();
-        let body = OpenAiFim::new(&client, cfg(ProviderKind::OpenaiFim, "qwen2.5-coder-7b")).unwrap().body(&req);
+        let body = Fim::request(&cfg(ProviderKind::OpenaiFim, "qwen2.5-coder-7b"), &req).1;
         assert!(body["prompt"].as_str().unwrap().starts_with("<|repo_name|>shop\n<|file_sep|>src/cart.py\n"));
         assert!(body.get("suffix").is_none(), "{body}");
         assert_eq!(body["stop"][0], "<|endoftext|>");
         let mut plain = cfg(ProviderKind::OpenaiFim, "some-model");
         plain.prompt_format = Some("plain".into());
-        let body = OpenAiFim::new(&client, plain).unwrap().body(&req);
+        let body = Fim::request(&plain, &req).1;
         assert!(body["prompt"].as_str().unwrap().starts_with("# src/cart.py:1\n# def total"), "{body}");
         assert_eq!(body["suffix"], ")\n");
 
-        let body = Ollama::new(&client, cfg(ProviderKind::Ollama, "starcoder2:3b")).unwrap().body(&req);
+        let body = Generate::request(&cfg(ProviderKind::Ollama, "starcoder2:3b"), &req).1;
         assert_eq!(body["raw"], true);
         assert!(body["prompt"].as_str().unwrap().ends_with("<fim_prefix>t = total(<fim_suffix>)\n<fim_middle>"));
 
-        let body = LlamaCpp::new(&client, cfg(ProviderKind::Llamacpp, "")).unwrap().body(&req);
+        let body = Infill::request(&cfg(ProviderKind::Llamacpp, ""), &req).1;
         assert_eq!(body["input_extra"][0]["filename"], "src/cart.py");
         assert_eq!(body["input_extra"][1]["text"], "x = {prefix}\n");
         assert_eq!(body["input_prefix"], "t = total(");

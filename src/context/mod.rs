@@ -30,7 +30,7 @@ use std::{
 use ropey::Rope;
 
 use crate::{
-    completion::local::SymbolTable,
+    index::FileSymbols,
     syntax::{LanguageInfo, SyntaxTree},
 };
 use imports::Binding;
@@ -116,8 +116,15 @@ pub struct Source<'a> {
     pub lang: Option<&'static LanguageInfo>,
     pub rope: &'a Rope,
     pub syntax: Option<&'a SyntaxTree>,
-    pub table: &'a SymbolTable,
+    /// The file's entry in the symbol index (its imports and names; a moment old while typing).
+    pub symbols: Option<&'a FileSymbols>,
     pub offset: usize,
+}
+
+impl Source<'_> {
+    fn import_texts(&self) -> Vec<String> {
+        self.symbols.map(|s| s.imports.iter().map(|i| i.text.clone()).collect()).unwrap_or_default()
+    }
 }
 
 /// The context sources for one request.
@@ -156,11 +163,11 @@ pub fn inline(src: &Source<'_>, sources: &Sources<'_>, budget_tokens: usize) -> 
     let mut items = Vec::new();
     let mut used = 0;
 
-    // Imports come from the symbol table (at most a moment old while typing): listed even when the
+    // Imports come from the symbol index (at most a moment old while typing): listed even when the
     // code window repeats them, because a header that changed as the window moved would make every
     // prompt a cache miss.
     let mut block = String::new();
-    for text in &src.table.imports {
+    for text in &src.import_texts() {
         if block.len() + text.len() + 1 > budget * IMPORTS_SHARE / 100 {
             break;
         }
@@ -259,7 +266,7 @@ fn code_window(src: &Source<'_>, offset: usize, code_budget: usize) -> Range<usi
 /// Resolved definitions as parts, chosen most needed first under `room` bytes and laid out
 /// most stable first: what the imports bring, then the scope's names, then the callee.
 fn definitions(src: &Source<'_>, sources: &Sources<'_>, ws: &dyn Workspace, room: usize) -> Vec<Part> {
-    let defined_here = |n: &str| src.table.symbols.get(n).is_some_and(|s| s.defined);
+    let defined_here = |n: &str| src.symbols.and_then(|s| s.names.get(n)).is_some_and(|s| s.defined);
     let target = Target {
         file: src.file,
         lang: src.lang,
@@ -360,7 +367,7 @@ pub struct Gatherer {
 type Versioned<T> = (i32, T);
 
 impl Gatherer {
-    /// The bindings of a file's import statements (the symbol table's), parsed once per distinct
+    /// The bindings of a file's import statements (the symbol index's), parsed once per distinct
     /// block: a tiny parse of the statements alone, not a query over the whole file.
     pub fn imports(&self, lang: Option<&'static LanguageInfo>, statements: &[String]) -> Arc<Vec<Binding>> {
         let Some(lang) = lang.filter(|l| l.has_grammar()) else { return Arc::default() };
@@ -410,17 +417,19 @@ impl Gatherer {
     }
 
     /// The context for a completion in `src`, from the workspace index (when there is one), the
-    /// other open documents (definitions, neighbour snippets) and the recent edits, within
-    /// [`GATHER_DEADLINE`].
+    /// other open documents (definitions, neighbour snippets) and the recent edits of documents
+    /// `may_send` allows, within [`GATHER_DEADLINE`]. `open` must hold only documents that may be
+    /// sent.
     pub fn inline(
         &self,
         src: &Source<'_>,
         open: &[OpenFile],
         index: Option<&dyn Workspace>,
+        may_send: &dyn Fn(&str) -> bool,
         root: Option<&str>,
         budget_tokens: usize,
     ) -> InlineContext {
-        let imports = self.imports(src.lang, &src.table.imports);
+        let imports = self.imports(src.lang, &src.import_texts());
         let show = |f: &str| shown(root, f);
         let open_defs: Vec<Arc<Vec<Def>>> = open
             .iter()
@@ -436,7 +445,8 @@ impl Gatherer {
                 windows: self.windows.windows(&o.uri, o.version, &o.rope),
             })
             .collect();
-        let edits = self.edits.hunks();
+        let mut edits = self.edits.hunks();
+        edits.retain(|h| may_send(&h.uri));
         // The optional sources (neighbour snippets) share what is left of the deadline.
         let deadline = Instant::now() + GATHER_DEADLINE;
         let sources =
@@ -463,7 +473,7 @@ mod tests {
     struct Doc {
         rope: Rope,
         syntax: Option<SyntaxTree>,
-        table: SymbolTable,
+        symbols: FileSymbols,
         lang: &'static LanguageInfo,
     }
 
@@ -471,8 +481,9 @@ mod tests {
         let lang = Languages::global().by_id(lang).unwrap();
         let rope = Rope::from_str(text);
         let syntax = SyntaxTree::parse(lang, &rope);
-        let table = SymbolTable::build(1, &rope, syntax.as_ref());
-        Doc { rope, syntax, table, lang }
+        let key = crate::index::FileKey::from_path(std::path::Path::new("/w/doc"));
+        let symbols = FileSymbols::build(key, Some(1), Some(lang), &rope, syntax.as_ref(), true);
+        Doc { rope, syntax, symbols, lang }
     }
 
     /// Context at `$0` of `fixture` (file `w/src/main.<ext>`), with `others` as the workspace.
@@ -488,7 +499,7 @@ mod tests {
             })
             .collect();
         let ws = OpenFiles::new(&defs, others.iter().map(|(f, _)| f.to_string()));
-        let imports = g.imports(Some(d.lang), &d.table.imports);
+        let imports = g.imports(Some(d.lang), &d.symbols.imports.iter().map(|i| i.text.clone()).collect::<Vec<_>>());
         let show = |f: &str| f.strip_prefix("w/").unwrap_or(f).to_owned();
         let sources = Sources {
             workspace: Some(&ws),
@@ -509,7 +520,7 @@ mod tests {
             lang: Some(d.lang),
             rope: &d.rope,
             syntax: d.syntax.as_ref(),
-            table: &d.table,
+            symbols: Some(&d.symbols),
             offset,
         };
         inline(&src, &sources, budget)

@@ -123,6 +123,27 @@ impl Workspace for Layered<'_> {
     }
 }
 
+/// The workspace index: every file, open or on disk. Its files are keyed as [`Def::file`] is (the
+/// absolute path; the URI for other schemes).
+impl Workspace for crate::index::Snapshot {
+    fn lookup(&self, name: &str) -> Vec<Def> {
+        crate::index::Snapshot::lookup(self, name)
+            .map(|d| Def {
+                name: d.name.clone(),
+                kind: d.query_kind.clone(),
+                file: d.file.as_str().to_owned(),
+                line: d.line,
+                signature: d.signature.clone(),
+                members: d.members.clone(),
+                container: d.container.clone(),
+            })
+            .collect()
+    }
+    fn has_file(&self, file: &str) -> bool {
+        self.file(&crate::index::FileKey::from_path(std::path::Path::new(file))).is_some()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

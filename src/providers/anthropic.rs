@@ -1,49 +1,39 @@
 //! `anthropic`: POST `{base}/v1/messages`, streamed (wire-protocols §5). The default action provider.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use futures_util::future::BoxFuture;
-use reqwest::header::HeaderValue;
+use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 
 use super::config::ProviderConfig;
 use super::error::ProviderError;
-use super::http::{AuthStyle, Endpoint, merge_extra};
-use super::sse::{Decoder, Framing, parse_json};
-use super::{CheckReport, EventStream, ModelRequest, Provider, ProviderKind, StreamEvent, Task, Usage, prompt};
+use super::http::{AuthStyle, Check, Codec, HttpProvider};
+use super::sse::{Decoder, parse_json};
+use super::{ModelRequest, ProviderKind, StreamEvent, Task, Usage, prompt};
 
 pub const API_VERSION: &str = "2023-06-01";
 
-pub struct Anthropic {
-    cfg: ProviderConfig,
-    ep: Arc<Endpoint>,
-}
+/// The Messages wire format. The key goes as `x-api-key`, or as `Authorization: Bearer` when it
+/// comes from `ANTHROPIC_AUTH_TOKEN` or the config says `auth = "bearer"` (gateways); never both.
+pub struct Messages;
 
-impl Anthropic {
-    /// The key goes as `x-api-key`, or as `Authorization: Bearer` when it comes from
-    /// `ANTHROPIC_AUTH_TOKEN` or the config says `auth = "bearer"` (gateways); never both.
-    pub fn new(client: &reqwest::Client, cfg: ProviderConfig) -> Result<Self, ProviderError> {
-        Self::new_in(client, cfg, &|var| std::env::var(var).ok())
-    }
+pub type Anthropic = HttpProvider<Messages>;
 
-    /// `new` with the environment passed in.
-    pub fn new_in(
-        client: &reqwest::Client,
-        cfg: ProviderConfig,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Self, ProviderError> {
-        let mut ep = Endpoint::from_config_in(client, &cfg, AuthStyle::XApiKey, env)?;
-        ep.headers.insert("anthropic-version", HeaderValue::from_static(API_VERSION));
-        Ok(Anthropic { cfg, ep: Arc::new(ep) })
+impl Codec for Messages {
+    const KIND: ProviderKind = ProviderKind::Anthropic;
+    const AUTH: AuthStyle = AuthStyle::XApiKey;
+    type Decoder = MessagesDecoder;
+
+    fn headers(h: &mut HeaderMap) {
+        h.insert("anthropic-version", HeaderValue::from_static(API_VERSION));
     }
 
     /// System blocks with the cache breakpoint on the stable context; no sampling parameters and no
     /// prefill (Claude 5.x rejects both); thinking and effort as configured.
-    pub fn body(&self, req: &ModelRequest) -> Value {
+    fn request(cfg: &ProviderConfig, req: &ModelRequest) -> (&'static str, Value) {
         let interactive = req.task.is_interactive();
         let default_max = if interactive { 256 } else { 8192 };
-        let max = req.max_output_tokens.or(self.cfg.max_output_tokens).unwrap_or(default_max);
+        let max = req.max_output_tokens.or(cfg.max_output_tokens).unwrap_or(default_max);
         let mut system = Vec::new();
         if !req.system.is_empty() {
             system.push(json!({"type": "text", "text": req.system}));
@@ -55,7 +45,7 @@ impl Anthropic {
             last["cache_control"] = json!({"type": "ephemeral"});
         }
         let mut body = json!({
-            "model": self.cfg.model,
+            "model": cfg.model,
             "max_tokens": max,
             "stream": true,
             "messages": [{"role": "user", "content": prompt::task_text(req)}],
@@ -63,7 +53,7 @@ impl Anthropic {
         if !system.is_empty() {
             body["system"] = Value::Array(system);
         }
-        match &self.cfg.thinking {
+        match &cfg.thinking {
             None => body["thinking"] = json!({"type": "adaptive", "display": "omitted"}),
             Some(Value::Bool(false) | Value::Null) => {}
             Some(Value::String(s)) if s == "off" => {}
@@ -73,42 +63,22 @@ impl Anthropic {
             Task::Inline | Task::Complete | Task::Explain => "low",
             _ => "medium",
         };
-        let effort = self.cfg.reasoning_effort.as_deref().unwrap_or(default_effort);
+        let effort = cfg.reasoning_effort.as_deref().unwrap_or(default_effort);
         if effort != "off" {
             body["output_config"] = json!({"effort": effort});
         }
         if !req.stop.is_empty() {
             body["stop_sequences"] = json!(req.stop);
         }
-        merge_extra(&mut body, &self.cfg.extra);
-        body
-    }
-}
-
-impl Provider for Anthropic {
-    fn name(&self) -> &str {
-        &self.cfg.name
-    }
-    fn kind(&self) -> ProviderKind {
-        ProviderKind::Anthropic
-    }
-    fn model(&self) -> &str {
-        &self.cfg.model
+        ("/v1/messages", body)
     }
 
-    fn stream(&self, req: ModelRequest) -> BoxFuture<'static, Result<EventStream, ProviderError>> {
-        let ep = self.ep.clone();
-        let body = self.body(&req);
-        let t = self.cfg.timeouts(&req.task);
-        Box::pin(async move {
-            let decoder = MessagesDecoder::new(&ep.provider);
-            ep.post_stream("/v1/messages", &body, t, Framing::Sse, decoder).await
-        })
+    fn decoder(provider: &str) -> MessagesDecoder {
+        MessagesDecoder::new(provider)
     }
 
-    fn check(&self) -> BoxFuture<'static, CheckReport> {
-        let ep = self.ep.clone();
-        Box::pin(async move { ep.check_models("/v1/models?limit=1000", "data", "id").await })
+    fn check() -> Check {
+        Check::Models { path: "/v1/models?limit=1000", list: "data", id: "id" }
     }
 }
 
@@ -209,20 +179,22 @@ impl Decoder for MessagesDecoder {
 
 #[cfg(test)]
 mod tests {
+    use super::super::Provider;
     use super::super::fake_server::{FakeServer, Reply};
-    use super::super::http::shared_client;
     use super::super::keys::KeySource;
     use super::super::prompt::request;
+    use super::super::sse::Framing;
     use super::super::sse::testing::*;
     use super::*;
     use futures_util::{StreamExt, TryStreamExt};
+    use std::sync::Arc;
     use std::time::Duration;
 
     fn provider(base: &str) -> Anthropic {
         let mut cfg = ProviderConfig::new("claude", ProviderKind::Anthropic, "claude-sonnet-5-5");
         cfg.base_url = Some(base.to_owned());
         cfg.api_key_cmd = Some(super::super::config::CommandLine::Argv(vec!["printf".into(), "sk-ant-test".into()]));
-        Anthropic::new(&shared_client(), cfg).unwrap()
+        Anthropic::new(cfg).unwrap()
     }
 
     fn action() -> ModelRequest {
@@ -320,7 +292,7 @@ mod tests {
 
     /// Which variable and which header, decided as the SDKs and Claude Code do.
     fn key_and_auth(cfg: ProviderConfig, env: &[(&str, &str)]) -> (KeySource, AuthStyle, String) {
-        let p = Anthropic::new_in(&shared_client(), cfg, &env_of(env)).unwrap();
+        let p = Anthropic::new_in(cfg, &env_of(env)).unwrap();
         (p.ep.key.clone(), p.ep.auth, p.ep.base_url.clone())
     }
 
@@ -372,7 +344,7 @@ mod tests {
         cfg.auth = Some(AuthStyle::Bearer);
         // A stale credential in `headers` must not go out beside the key.
         cfg.headers.insert("x-api-key".into(), "stale".into());
-        let p = Anthropic::new(&shared_client(), cfg).unwrap();
+        let p = Anthropic::new(cfg).unwrap();
         let events: Vec<_> = p.stream(action()).await.unwrap().try_collect().await.unwrap();
         assert!(events.contains(&StreamEvent::Text("Hello".into())));
         let report = p.check().await;
@@ -390,7 +362,7 @@ mod tests {
     async fn a_bearer_token_never_goes_over_plain_http() {
         let gateway = [("ANTHROPIC_AUTH_TOKEN", "sk-tok-SECRET"), ("ANTHROPIC_BASE_URL", "http://llm.corp.example")];
         let cfg = ProviderConfig::new("claude", ProviderKind::Anthropic, "claude-sonnet-5-5");
-        let mut p = Anthropic::new_in(&shared_client(), cfg, &env_of(&gateway)).unwrap();
+        let mut p = Anthropic::new_in(cfg, &env_of(&gateway)).unwrap();
         assert_eq!(p.ep.auth, AuthStyle::Bearer);
         // Stands for the resolved token: this test does not touch the process environment.
         Arc::make_mut(&mut p.ep).key = KeySource::Static(super::super::Secret::new("sk-tok-SECRET"));

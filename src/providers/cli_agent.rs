@@ -15,10 +15,10 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 
-use super::config::{ProviderConfig, Timeouts};
+use super::config::ProviderConfig;
 use super::error::{ErrorContext, ProviderError, TimeoutPhase, classify_http};
-use super::sse::{Decoder, parse_json};
-use super::{CheckReport, EventStream, ModelRequest, Provider, ProviderKind, StreamEvent, Usage, prompt};
+use super::sse::{Budget, Decoder, parse_json};
+use super::{CheckReport, EventStream, ModelRequest, Provider, ProviderKind, StreamEvent, Truncation, Usage, prompt};
 
 /// Always passed to the child; everything else only when listed in `pass_env`.
 const BASE_ENV: &[&str] =
@@ -134,7 +134,7 @@ impl Provider for CliAgent {
     fn stream(&self, req: ModelRequest) -> BoxFuture<'static, Result<EventStream, ProviderError>> {
         let spawned = self.command(&req).spawn().map_err(|e| self.spawn_error(e));
         let input = self.stdin_text(&req);
-        let timeouts = self.cfg.timeouts(&req.task);
+        let budget = Budget::start(self.cfg.timeouts(&req.task), &req.task);
         let provider = self.cfg.name.clone();
         let decoder: Box<dyn Decoder> = if self.is_claude() {
             Box::new(ClaudeDecoder::new(&provider))
@@ -179,7 +179,8 @@ impl Provider for CliAgent {
                 done: false,
                 tail,
                 stderr_reader: Some(stderr_reader),
-                timeouts,
+                budget,
+                text: false,
             };
             Ok(futures_util::stream::unfold(state, CliState::next).boxed())
         })
@@ -227,7 +228,9 @@ struct CliState {
     tail: Arc<Mutex<String>>,
     /// Ends at stderr's EOF: awaited before quoting the tail of a crashed agent.
     stderr_reader: Option<tokio::task::JoinHandle<()>>,
-    timeouts: Timeouts,
+    budget: Budget,
+    /// Some answer text was passed on (a cut at the deadline then ends with it when allowed).
+    text: bool,
 }
 
 impl CliState {
@@ -240,17 +243,43 @@ impl CliState {
                 return None;
             }
             let (wait, phase) = if self.first {
-                (self.timeouts.first_byte, TimeoutPhase::FirstByte)
+                (self.budget.timeouts.first_byte, TimeoutPhase::FirstByte)
             } else {
-                (self.timeouts.idle, TimeoutPhase::Idle)
+                (self.budget.timeouts.idle, TimeoutPhase::Idle)
             };
-            let err = match tokio::time::timeout(wait, self.lines.next_line()).await {
-                Err(_) => ProviderError::timeout(&self.provider, phase, wait),
+            let left = self.budget.deadline.saturating_duration_since(tokio::time::Instant::now());
+            let next = async {
+                if left.is_zero() {
+                    None
+                } else {
+                    tokio::time::timeout(wait.min(left), self.lines.next_line()).await.ok()
+                }
+            };
+            let err = match next.await.ok_or(()) {
+                Err(()) if left <= wait => {
+                    // The overall deadline: an agent that never finishes is stopped (dropped below).
+                    self.done = true;
+                    if self.text && self.budget.partial_ok {
+                        let stop_reason = Some(Truncation::Deadline.stop_reason().to_owned());
+                        self.queue.push_back(Ok(StreamEvent::Done { stop_reason }));
+                        continue;
+                    }
+                    let limit = format!("{:?}", self.budget.timeouts.total);
+                    self.queue.push_back(Err(ProviderError::truncated(
+                        &self.provider,
+                        Truncation::Deadline,
+                        &limit,
+                        self.text,
+                    )));
+                    continue;
+                }
+                Err(()) => ProviderError::timeout(&self.provider, phase, wait),
                 Ok(Ok(Some(line))) if line.trim().is_empty() => continue,
                 Ok(Ok(Some(line))) => {
                     self.first = false;
                     let mut out = Vec::new();
                     let r = self.decoder.decode(&line, &mut out);
+                    self.text |= out.iter().any(|e| matches!(e, StreamEvent::Text(_)));
                     self.queue.extend(out.into_iter().map(Ok));
                     match r {
                         Ok(false) => continue,
@@ -281,8 +310,10 @@ impl CliState {
         }
     }
 
+    /// The last words of the agent's stderr, scrubbed of keys (an agent may print the one it was
+    /// refused with).
     fn stderr_tail(&self) -> String {
-        let s = self.tail.lock().unwrap_or_else(|e| e.into_inner());
+        let s = crate::privacy::scrub(&self.tail.lock().unwrap_or_else(|e| e.into_inner()));
         let t = s.trim();
         let start = t.len().saturating_sub(500);
         let start = (start..=t.len()).find(|i| t.is_char_boundary(*i)).unwrap_or(t.len());

@@ -90,6 +90,8 @@ pub struct TimeoutsConfig {
     pub connect_ms: Option<u64>,
     pub first_byte_ms: Option<u64>,
     pub idle_ms: Option<u64>,
+    /// The whole request, from sending it to the last byte of the answer.
+    pub total_ms: Option<u64>,
 }
 
 /// Resolved timeouts for one request.
@@ -100,15 +102,22 @@ pub struct Timeouts {
     pub first_byte: Duration,
     /// Between two events.
     pub idle: Duration,
+    /// The whole request: an upstream that streams and never finishes is cut here.
+    pub total: Duration,
 }
 
 impl Timeouts {
-    pub const INLINE: Timeouts =
-        Timeouts { connect: Duration::from_secs(2), first_byte: Duration::from_secs(5), idle: Duration::from_secs(3) };
+    pub const INLINE: Timeouts = Timeouts {
+        connect: Duration::from_secs(2),
+        first_byte: Duration::from_secs(5),
+        idle: Duration::from_secs(3),
+        total: Duration::from_secs(4),
+    };
     pub const ACTION: Timeouts = Timeouts {
         connect: Duration::from_secs(10),
         first_byte: Duration::from_secs(120),
         idle: Duration::from_secs(60),
+        total: Duration::from_secs(300),
     };
 
     fn merged(self, c: &TimeoutsConfig) -> Timeouts {
@@ -116,7 +125,37 @@ impl Timeouts {
             connect: c.connect_ms.map_or(self.connect, Duration::from_millis),
             first_byte: c.first_byte_ms.map_or(self.first_byte, Duration::from_millis),
             idle: c.idle_ms.map_or(self.idle, Duration::from_millis),
+            total: c.total_ms.map_or(self.total, Duration::from_millis),
         }
+    }
+}
+
+/// Size caps of one request class: every body read from an upstream is bounded by these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Text of the answer; past it the stream ends with what it has.
+    pub output_bytes: usize,
+    /// One SSE event or NDJSON line.
+    pub event_bytes: usize,
+    /// Everything a streamed body may carry (deltas cost ~150 bytes of JSON each).
+    pub body_bytes: usize,
+    /// A non-2xx answer's body, read only for its error message.
+    pub error_body_bytes: usize,
+}
+
+impl Limits {
+    /// A suggestion is a few lines; 64 KiB is far past any that would be shown.
+    pub const INLINE: Limits =
+        Limits { output_bytes: 64 << 10, event_bytes: 1 << 20, body_bytes: 16 << 20, error_body_bytes: 64 << 10 };
+    /// 128K output tokens (the largest models') are about 512 KB of text; an event may carry the
+    /// whole answer once more (Responses' `output_text.done`), JSON-escaped.
+    pub const ACTION: Limits =
+        Limits { output_bytes: 2 << 20, event_bytes: 4 << 20, body_bytes: 64 << 20, error_body_bytes: 64 << 10 };
+    /// A model list (doctor).
+    pub const MODEL_LIST_BYTES: usize = 4 << 20;
+
+    pub fn for_task(task: &Task) -> Limits {
+        if task.is_interactive() { Limits::INLINE } else { Limits::ACTION }
     }
 }
 
@@ -268,6 +307,11 @@ mod tests {
         assert_eq!(c.kind, ProviderKind::OpenaiResponses);
         assert_eq!(c.api_key_cmd.as_ref().unwrap().argv(), ["pass", "show", "openai"]);
         assert_eq!(c.timeouts(&Task::Inline).first_byte, Duration::from_millis(900));
+        assert_eq!(c.timeouts(&Task::Inline).total, Timeouts::INLINE.total);
+        let total: ProviderConfig =
+            serde_json::from_value(serde_json::json!({"kind": "anthropic", "action_timeouts": {"total_ms": 60000}}))
+                .unwrap();
+        assert_eq!(total.timeouts(&Task::Refactor).total, Duration::from_secs(60));
         assert_eq!(c.timeouts(&Task::Explain), Timeouts::ACTION);
         let bad = serde_json::json!({"kind": "anthropic", "modle": "x"});
         assert!(serde_json::from_value::<ProviderConfig>(bad).is_err());

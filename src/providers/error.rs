@@ -1,18 +1,23 @@
 //! Provider errors: what went wrong, whether to retry and when, and what the user should do.
 //!
 //! Messages never contain a key: they are built from the provider name, env var names and the
-//! upstream's error message (which masks keys itself).
+//! upstream's error message, from which `crate::privacy::scrub` takes every resolved key and any
+//! key-looking value (an upstream may echo the credential it refused).
 
 use std::time::{Duration, SystemTime};
 
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 
+use super::Truncation;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeoutPhase {
     Connect,
     FirstByte,
     Idle,
+    /// The request's overall deadline (`total_ms`).
+    Total,
 }
 
 impl std::fmt::Display for TimeoutPhase {
@@ -21,6 +26,7 @@ impl std::fmt::Display for TimeoutPhase {
             TimeoutPhase::Connect => "connecting",
             TimeoutPhase::FirstByte => "waiting for the first byte",
             TimeoutPhase::Idle => "waiting for the next event",
+            TimeoutPhase::Total => "before the answer was complete (`total_ms`)",
         })
     }
 }
@@ -29,6 +35,9 @@ impl std::fmt::Display for TimeoutPhase {
 pub enum ProviderError {
     #[error("{provider}: the key was rejected ({message}); {hint}")]
     Auth { provider: String, message: String, hint: String },
+    /// No key to send (the variable is not set, or `api_key_cmd` failed): nothing was sent.
+    #[error("{provider}: no key ({message}); {hint}")]
+    NoKey { provider: String, message: String, hint: String },
     #[error("{provider}: rate limited: {message}")]
     RateLimited {
         provider: String,
@@ -61,6 +70,9 @@ pub enum ProviderError {
     Refused { provider: String, url: String },
     #[error("{provider}: {message}")]
     Config { provider: String, message: String },
+    /// A deadline or size cap ended the stream (see `Truncation`); `message` says which and why.
+    #[error("{provider}: {message}")]
+    Truncated { provider: String, reason: Truncation, message: String },
 }
 
 /// Stream error codes that mean "do not try again" (Codex CLI's list plus Anthropic's billing).
@@ -81,6 +93,7 @@ impl ProviderError {
     pub fn provider(&self) -> &str {
         match self {
             ProviderError::Auth { provider, .. }
+            | ProviderError::NoKey { provider, .. }
             | ProviderError::RateLimited { provider, .. }
             | ProviderError::Overloaded { provider, .. }
             | ProviderError::Server { provider, .. }
@@ -91,7 +104,8 @@ impl ProviderError {
             | ProviderError::StreamClosed { provider, .. }
             | ProviderError::Stream { provider, .. }
             | ProviderError::Refused { provider, .. }
-            | ProviderError::Config { provider, .. } => provider,
+            | ProviderError::Config { provider, .. }
+            | ProviderError::Truncated { provider, .. } => provider,
         }
     }
 
@@ -120,15 +134,61 @@ impl ProviderError {
         }
     }
 
+    /// The same error with every text that came from upstream scrubbed of keys and key-looking
+    /// values (`crate::privacy::scrub`), so it can be logged, shown and returned.
+    pub fn scrubbed(self) -> Self {
+        use crate::privacy::scrub;
+        match self {
+            ProviderError::Auth { provider, message, hint } => {
+                ProviderError::Auth { provider, message: scrub(&message), hint }
+            }
+            ProviderError::NoKey { provider, message, hint } => {
+                ProviderError::NoKey { provider, message: scrub(&message), hint }
+            }
+            ProviderError::RateLimited { provider, message, retry_after, fatal } => {
+                ProviderError::RateLimited { provider, message: scrub(&message), retry_after, fatal }
+            }
+            ProviderError::Overloaded { provider, message, retry_after } => {
+                ProviderError::Overloaded { provider, message: scrub(&message), retry_after }
+            }
+            ProviderError::Server { provider, status, message, retry_after } => {
+                ProviderError::Server { provider, status, message: scrub(&message), retry_after }
+            }
+            ProviderError::BadRequest { provider, status, message } => {
+                ProviderError::BadRequest { provider, status, message: scrub(&message) }
+            }
+            ProviderError::ModelNotFound { provider, model, message } => {
+                ProviderError::ModelNotFound { provider, model, message: scrub(&message) }
+            }
+            ProviderError::Connect { provider, url, message } => {
+                ProviderError::Connect { provider, url: scrub(&url), message: scrub(&message) }
+            }
+            ProviderError::Stream { provider, code, message, retry_after } => {
+                ProviderError::Stream { provider, code: scrub(&code), message: scrub(&message), retry_after }
+            }
+            ProviderError::Config { provider, message } => ProviderError::Config { provider, message: scrub(&message) },
+            ProviderError::Truncated { provider, reason, message } => {
+                ProviderError::Truncated { provider, reason, message: scrub(&message) }
+            }
+            other @ (ProviderError::Timeout { .. }
+            | ProviderError::StreamClosed { .. }
+            | ProviderError::Refused { .. }) => other,
+        }
+    }
+
+    /// The key is missing or was rejected: the user must act before this provider can work.
     pub fn is_auth(&self) -> bool {
-        matches!(self, ProviderError::Auth { .. })
+        matches!(self, ProviderError::Auth { .. } | ProviderError::NoKey { .. })
     }
 
     /// Waiting will not help and the user must act (quota, key, config).
     pub fn is_fatal(&self) -> bool {
         match self {
             ProviderError::RateLimited { fatal, .. } => *fatal,
-            ProviderError::Auth { .. } | ProviderError::Refused { .. } | ProviderError::Config { .. } => true,
+            ProviderError::Auth { .. }
+            | ProviderError::NoKey { .. }
+            | ProviderError::Refused { .. }
+            | ProviderError::Config { .. } => true,
             ProviderError::Stream { code, .. } => FATAL_CODES.contains(&code.as_str()),
             _ => false,
         }
@@ -136,6 +196,26 @@ impl ProviderError {
 
     pub(crate) fn timeout(provider: &str, phase: TimeoutPhase, after: Duration) -> Self {
         ProviderError::Timeout { provider: provider.to_owned(), phase, after }
+    }
+
+    /// The answer was cut at the deadline or a size cap; `partial` when some text had arrived.
+    pub(crate) fn truncated(provider: &str, reason: Truncation, limit: &str, partial: bool) -> Self {
+        let message = match (reason, partial) {
+            (Truncation::Deadline, true) => {
+                format!(
+                    "the answer was still streaming after {limit} and was cut off (raise `total_ms` to wait longer)"
+                )
+            }
+            (Truncation::Deadline, false) => format!("no answer within {limit} (raise `total_ms` to wait longer)"),
+            (Truncation::Size, true) => format!("the answer passed {limit} and was cut off"),
+            (Truncation::Size, false) => format!("the upstream sent more than {limit} without an answer"),
+        };
+        ProviderError::Truncated { provider: provider.to_owned(), reason, message }
+    }
+
+    /// One SSE event or NDJSON line over the cap, or bytes that are not UTF-8: the stream is unreadable.
+    pub(crate) fn unreadable(provider: &str, code: &str, message: String) -> Self {
+        ProviderError::Stream { provider: provider.to_owned(), code: code.to_owned(), message, retry_after: None }
     }
 
     pub(crate) fn closed(provider: &str, expected: &str) -> Self {
@@ -146,7 +226,7 @@ impl ProviderError {
     pub(crate) fn in_stream(provider: &str, code: &str, message: &str) -> Self {
         let retry_after = parse_try_again(message);
         let provider = provider.to_owned();
-        let message = message.to_owned();
+        let message = crate::privacy::scrub(message);
         match code {
             "insufficient_quota" | "usage_not_included" => {
                 ProviderError::RateLimited { provider, message, retry_after: None, fatal: true }
@@ -179,7 +259,19 @@ pub(crate) fn classify_http(
     headers: &HeaderMap,
     body: &str,
 ) -> ProviderError {
-    let (kind, code, message) = error_body(body);
+    classify_parsed(cx, status, headers, error_body(body))
+}
+
+/// `classify_http` with the body already read as `(type, code, message)` by the provider's codec.
+pub(crate) fn classify_parsed(
+    cx: &ErrorContext<'_>,
+    status: StatusCode,
+    headers: &HeaderMap,
+    (kind, code, message): (String, String, String),
+) -> ProviderError {
+    // Upstream text may echo the key: scrub it before it can become a message anywhere.
+    let (kind, code, message) =
+        (crate::privacy::scrub(&kind), crate::privacy::scrub(&code), crate::privacy::scrub(&message));
     let message =
         if message.is_empty() { status.canonical_reason().unwrap_or("no message").to_owned() } else { message };
     let retry_after = header_retry_after(headers).or_else(|| parse_try_again(&message));
@@ -220,7 +312,13 @@ pub(crate) fn error_body(body: &str) -> (String, String, String) {
         }
     };
     let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else {
-        return (String::new(), String::new(), body.trim().chars().take(300).collect());
+        // Not JSON (an HTML page from a proxy, a body cut at its cap): the start of it is enough.
+        let text = body.trim();
+        let mut short: String = text.chars().take(160).collect();
+        if short.len() < text.len() {
+            short.push('…');
+        }
+        return (String::new(), String::new(), short);
     };
     let e = v.get("error").filter(|e| e.is_object()).unwrap_or(&v);
     let message = match v.get("error") {
@@ -413,6 +511,29 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("retry-after", date(SystemTime::now() - Duration::from_secs(60)));
         assert_eq!(rl(h).retry_after(), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn keys_an_upstream_echoes_are_scrubbed() {
+        crate::privacy::remember_key("resolved-from-a-key-command-42");
+        let echo = classify(
+            401,
+            &[],
+            r#"{"error":{"message":"Incorrect API key provided: resolved-from-a-key-command-42","code":"invalid_api_key"}}"#,
+        );
+        assert!(echo.is_auth());
+        assert!(!echo.to_string().contains("resolved-from-a-key-command-42"), "{echo}");
+        let look_alike = classify(500, &[], "upstream said: sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123 is wrong");
+        assert!(!look_alike.to_string().contains("sk-ant-api03-abc"), "{look_alike}");
+        let in_stream = ProviderError::in_stream("codex", "invalid_api_key", "bad key resolved-from-a-key-command-42");
+        assert!(!in_stream.to_string().contains("resolved-from"), "{in_stream}");
+        let built = ProviderError::Server {
+            provider: "p".into(),
+            status: 500,
+            message: "resolved-from-a-key-command-42".into(),
+            retry_after: None,
+        };
+        assert!(!built.scrubbed().to_string().contains("resolved-from"));
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub struct Reply {
     delay: Duration,
     chunked: bool,
     cut: bool,
+    /// Written again and again after `parts`, `gap` apart, until the client hangs up.
+    repeat: Option<String>,
 }
 
 impl Reply {
@@ -36,7 +38,15 @@ impl Reply {
             delay: Duration::ZERO,
             chunked: false,
             cut: false,
+            repeat: None,
         }
+    }
+
+    /// A body that never ends: `parts`, then `piece` every `gap` (zero: as fast as it is read).
+    pub fn endless(mut self, piece: &str, gap: Duration) -> Reply {
+        self.repeat = Some(piece.to_owned());
+        self.gap = gap;
+        self
     }
 
     /// A whole reply with a length; JSON unless a content-type is given.
@@ -53,6 +63,7 @@ impl Reply {
             delay: Duration::ZERO,
             chunked: false,
             cut: false,
+            repeat: None,
         }
     }
 
@@ -209,8 +220,9 @@ async fn serve(mut sock: TcpStream, shared: Arc<Mutex<Shared>>) {
     for (k, v) in &reply.headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
-    let streamed =
-        reply.status == 200 && reply.headers.iter().any(|(_, v)| v.contains("event-stream") || v.contains("ndjson"));
+    let streamed = reply.repeat.is_some()
+        || (reply.status == 200
+            && reply.headers.iter().any(|(_, v)| v.contains("event-stream") || v.contains("ndjson")));
     if reply.chunked {
         head.push_str("transfer-encoding: chunked\r\n");
     } else if !streamed {
@@ -221,7 +233,8 @@ async fn serve(mut sock: TcpStream, shared: Arc<Mutex<Shared>>) {
     if sock.write_all(head.as_bytes()).await.is_err() {
         return;
     }
-    for (i, part) in reply.parts.iter().enumerate() {
+    let endless = reply.repeat.iter().cycle();
+    for (i, part) in reply.parts.iter().chain(endless).enumerate() {
         if i > 0 && !reply.gap.is_zero() {
             // Wait, but notice a client that hangs up meanwhile (read returns 0).
             let mut probe = [0u8; 1];

@@ -1,24 +1,46 @@
-//! The shared HTTP client and one endpoint per provider: key handling, timeouts, status errors.
+//! The one HTTP provider: a per-protocol `Codec` says what to send and how to read the answer;
+//! `HttpProvider` owns the rest of the lifecycle — the key, the request, the status check, the
+//! bounded error body, the stream with its deadlines and caps (`sse`, `body`), and the doctor's
+//! check. `Endpoint` carries what a provider needs to talk to its host.
 //!
 //! A key goes only to its provider's own base URL, never over plain http except to loopback, and
 //! never through a redirect (the client follows none).
 
+use std::marker::PhantomData;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use tokio::sync::OnceCell;
+use tokio::time::Instant;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Client, Method, RequestBuilder, Response, Url};
+use serde_json::Value;
 
-use super::CheckReport;
-use super::config::{ProviderConfig, Timeouts};
-use super::error::{ErrorContext, ProviderError, TimeoutPhase, classify_http};
+use super::body::read_capped;
+use super::config::{Limits, ProviderConfig, ProviderKind, Timeouts};
+use super::error::{ErrorContext, ProviderError, TimeoutPhase, classify_parsed, error_body};
 use super::keys::{KeySource, Secret};
+use super::sse::{Budget, Decoder, Framing};
+use super::{CheckReport, EventStream, ModelRequest, Provider};
 
-/// The one client every provider shares: keep-alive pool, HTTP/2 when the server offers it (ALPN).
+static CLIENT: OnceLock<Client> = OnceLock::new();
+
+/// The one client every provider shares (keep-alive pool, HTTP/2 when the server offers it), built
+/// on first use: building it reads the system's CA certificates, which costs milliseconds, so it
+/// happens once per process and never on the way to `initialize`.
 pub fn shared_client() -> Client {
+    CLIENT.get_or_init(build_client).clone()
+}
+
+/// Whether the shared client exists yet (tests of the startup path).
+pub fn client_built() -> bool {
+    CLIENT.get().is_some()
+}
+
+fn build_client() -> Client {
     // reqwest is built without a default TLS provider; installing ring twice is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();
     Client::builder()
@@ -35,6 +57,110 @@ pub fn shared_client() -> Client {
 
 pub use super::config::AuthStyle;
 
+/// What `doctor` asks a provider's server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// GET a model list: `list` names the JSON array, `id` the field of each entry.
+    Models { path: &'static str, list: &'static str, id: &'static str },
+    /// GET a health endpoint (a server that serves one model, e.g. llama-server).
+    Health { path: &'static str },
+}
+
+/// One wire protocol: what to send and how to read the answer. Pure: no I/O here.
+pub trait Codec: Send + Sync + 'static {
+    const KIND: ProviderKind;
+    /// The header the kind's own key goes in.
+    const AUTH: AuthStyle = AuthStyle::Bearer;
+    const FRAMING: Framing = Framing::Sse;
+    type Decoder: Decoder;
+
+    /// The path after the base URL and the JSON body (the config's `extra` is merged over it).
+    fn request(cfg: &ProviderConfig, req: &ModelRequest) -> (&'static str, Value);
+    /// Reads one answer's stream.
+    fn decoder(provider: &str) -> Self::Decoder;
+    fn check() -> Check;
+    /// Headers every request carries (e.g. `anthropic-version`).
+    fn headers(_: &mut HeaderMap) {}
+    /// `(type, code, message)` of a non-2xx body; the vendors share their shapes (`error::error_body`).
+    fn error_body(body: &str) -> (String, String, String) {
+        error_body(body)
+    }
+}
+
+/// A provider that speaks HTTP through codec `C`.
+pub struct HttpProvider<C> {
+    pub(super) cfg: ProviderConfig,
+    pub(super) ep: Arc<Endpoint>,
+    codec: PhantomData<fn() -> C>,
+}
+
+impl<C: Codec> HttpProvider<C> {
+    pub fn new(cfg: ProviderConfig) -> Result<Self, ProviderError> {
+        Self::new_in(cfg, &|var| std::env::var(var).ok())
+    }
+
+    /// `new` with the environment passed in (which variables are set, and the base URL).
+    pub fn new_in(cfg: ProviderConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ProviderError> {
+        let mut ep = Endpoint::from_config_in(&cfg, C::AUTH, env)?;
+        C::headers(&mut ep.headers);
+        Ok(HttpProvider { cfg, ep: Arc::new(ep), codec: PhantomData })
+    }
+
+    /// The request body as it goes out.
+    pub fn body(&self, req: &ModelRequest) -> Value {
+        let (_, mut body) = C::request(&self.cfg, req);
+        merge_extra(&mut body, &self.cfg.extra);
+        body
+    }
+
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.ep
+    }
+}
+
+impl<C: Codec> Provider for HttpProvider<C> {
+    fn name(&self) -> &str {
+        &self.cfg.name
+    }
+    fn kind(&self) -> ProviderKind {
+        C::KIND
+    }
+    fn model(&self) -> &str {
+        &self.cfg.model
+    }
+
+    fn stream(&self, req: ModelRequest) -> BoxFuture<'static, Result<EventStream, ProviderError>> {
+        let budget = Budget::start(self.cfg.timeouts(&req.task), &req.task);
+        let (path, mut body) = C::request(&self.cfg, &req);
+        merge_extra(&mut body, &self.cfg.extra);
+        let ep = self.ep.clone();
+        Box::pin(async move {
+            // The key (maybe a command), the connection and the status line, all inside the deadline.
+            let started = async {
+                let rb = ep.request(Method::POST, path).await?.json(&body);
+                ep.send(rb, &budget, C::error_body).await
+            };
+            let resp = match tokio::time::timeout_at(budget.deadline, started).await {
+                Ok(r) => r?,
+                Err(_) => return Err(budget.expired(&ep.provider)),
+            };
+            super::sse::from_response(&ep.provider, resp, C::FRAMING, budget, C::decoder(&ep.provider))
+        })
+    }
+
+    fn check(&self) -> BoxFuture<'static, CheckReport> {
+        let ep = self.ep.clone();
+        Box::pin(async move {
+            match C::check() {
+                Check::Models { path, list, id } => ep.check_models(path, list, id, C::error_body).await,
+                Check::Health { path } => ep.check_health(path, C::error_body).await,
+            }
+        })
+    }
+}
+
+type ErrorBodyFn = fn(&str) -> (String, String, String);
+
 /// Everything a provider needs to talk to its host.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
@@ -44,7 +170,6 @@ pub struct Endpoint {
     pub key: KeySource,
     pub auth: AuthStyle,
     pub headers: HeaderMap,
-    pub client: Client,
     /// A key from `api_key_cmd`, run once per configuration (not per keystroke).
     key_cache: Arc<OnceCell<Secret>>,
 }
@@ -52,13 +177,12 @@ pub struct Endpoint {
 impl Endpoint {
     /// `auth` is the kind's own header; the config's `auth`, or a key from `ANTHROPIC_AUTH_TOKEN`,
     /// may choose the other one. Exactly one of the two is ever sent.
-    pub fn from_config(client: &Client, cfg: &ProviderConfig, auth: AuthStyle) -> Result<Self, ProviderError> {
-        Self::from_config_in(client, cfg, auth, &|var| std::env::var(var).ok())
+    pub fn from_config(cfg: &ProviderConfig, auth: AuthStyle) -> Result<Self, ProviderError> {
+        Self::from_config_in(cfg, auth, &|var| std::env::var(var).ok())
     }
 
     /// `from_config` with the environment passed in (which variables are set, and the base URL).
     pub fn from_config_in(
-        client: &Client,
         cfg: &ProviderConfig,
         auth: AuthStyle,
         env: &dyn Fn(&str) -> Option<String>,
@@ -98,7 +222,6 @@ impl Endpoint {
             key,
             auth,
             headers,
-            client: client.clone(),
             key_cache: Arc::default(),
         })
     }
@@ -107,13 +230,24 @@ impl Endpoint {
         format!("{}{}", self.base_url, path)
     }
 
+    /// Worth a connection at start: a key is at hand (an env var that is set, a command, one
+    /// given directly), or the provider takes none (a local server the user configured). A
+    /// provider still waiting for its key never causes traffic, not even a handshake.
+    pub fn can_warm(&self, env: &dyn Fn(&str) -> Option<String>) -> bool {
+        match &self.key {
+            KeySource::None | KeySource::Command(_) | KeySource::Static(_) => true,
+            KeySource::Env { var, .. } => env(var).is_some_and(|v| !v.trim().is_empty()),
+        }
+    }
+
     fn error_cx(&self) -> (String, ErrorContext<'_>) {
         (self.key.hint(), ErrorContext { provider: &self.provider, model: &self.model, key_hint: "" })
     }
 
     /// Resolves the key and refuses to send it over plain http to a non-loopback host.
     pub async fn key_for(&self, url: &str) -> Result<Option<Secret>, ProviderError> {
-        let auth_err = |e: super::keys::KeyError| ProviderError::Auth {
+        // Nothing was sent yet: this is "no key", never "rejected".
+        let auth_err = |e: super::keys::KeyError| ProviderError::NoKey {
             provider: self.provider.clone(),
             message: e.to_string(),
             hint: self.key.hint(),
@@ -146,7 +280,7 @@ impl Endpoint {
             headers.remove(reqwest::header::AUTHORIZATION);
             headers.remove("x-api-key");
         }
-        let mut rb = self.client.request(method, &url).headers(headers);
+        let mut rb = shared_client().request(method, &url).headers(headers);
         if let Some(key) = key {
             let (name, value) = match self.auth {
                 AuthStyle::Bearer => ("authorization", format!("Bearer {}", key.expose())),
@@ -163,8 +297,15 @@ impl Endpoint {
         Ok(rb)
     }
 
-    /// Sends and waits for the status line; non-2xx answers become classified errors.
-    pub async fn send(&self, rb: RequestBuilder, t: Timeouts) -> Result<Response, ProviderError> {
+    /// Sends and waits for the status line; a non-2xx answer becomes a classified error, its body
+    /// read only up to `Limits::error_body_bytes` and for a second or so.
+    pub async fn send(
+        &self,
+        rb: RequestBuilder,
+        budget: &Budget,
+        parse: ErrorBodyFn,
+    ) -> Result<Response, ProviderError> {
+        let t = budget.timeouts;
         let limit = t.connect + t.first_byte;
         let resp = match tokio::time::timeout(limit, rb.send()).await {
             Err(_) => return Err(ProviderError::timeout(&self.provider, TimeoutPhase::FirstByte, limit)),
@@ -176,30 +317,16 @@ impl Endpoint {
         }
         let status = resp.status();
         let headers = resp.headers().clone();
-        let body = match tokio::time::timeout(t.idle.max(Duration::from_secs(1)), resp.text()).await {
-            Ok(Ok(body)) => body,
-            _ => String::new(),
-        };
+        let until =
+            budget.deadline.min(Instant::now() + t.idle.clamp(Duration::from_millis(200), Duration::from_secs(2)));
+        let (body, _) = read_capped(resp, budget.limits.error_body_bytes, until).await;
+        let body = String::from_utf8_lossy(&body);
         let (hint, mut cx) = self.error_cx();
         cx.key_hint = &hint;
         if let Some(id) = headers.get("x-request-id").or_else(|| headers.get("request-id")) {
             tracing::debug!(provider = %self.provider, status = %status, request_id = ?id, "upstream error");
         }
-        Err(classify_http(&cx, status, &headers, &body))
-    }
-
-    /// POSTs a JSON body and decodes the streamed reply.
-    pub async fn post_stream<D: super::sse::Decoder>(
-        &self,
-        path: &str,
-        body: &serde_json::Value,
-        t: Timeouts,
-        framing: super::sse::Framing,
-        decoder: D,
-    ) -> Result<super::EventStream, ProviderError> {
-        let rb = self.request(Method::POST, path).await?.json(body);
-        let resp = self.send(rb, t).await?;
-        super::sse::from_response(&self.provider, resp, framing, t, decoder)
+        Err(classify_parsed(&cx, status, &headers, parse(&body)))
     }
 
     pub fn transport_error(&self, e: &reqwest::Error, t: Timeouts) -> ProviderError {
@@ -226,47 +353,73 @@ impl Endpoint {
         }
     }
 
-    /// Doctor: GET a model list and look for the configured model.
-    /// `list`/`id` name the JSON array and the id field (`data`/`id`, Ollama `models`/`name`).
-    pub async fn check_models(&self, path: &str, list: &str, id: &str) -> CheckReport {
-        let mut report = CheckReport {
+    fn report(&self) -> CheckReport {
+        CheckReport {
             provider: self.provider.clone(),
             reachable: false,
             key_accepted: None,
             model_listed: None,
             ok: false,
             verdict: String::new(),
-        };
-        let t = Timeouts {
+        }
+    }
+
+    /// The doctor's budget: a few seconds, model-list sized.
+    fn check_budget() -> Budget {
+        let timeouts = Timeouts {
             connect: Duration::from_secs(5),
             first_byte: Duration::from_secs(10),
             idle: Duration::from_secs(10),
+            total: Duration::from_secs(15),
         };
+        let limits = Limits { body_bytes: Limits::MODEL_LIST_BYTES, ..Limits::ACTION };
+        Budget { timeouts, limits, deadline: Instant::now() + timeouts.total, partial_ok: false }
+    }
+
+    /// GETs `path` for the doctor: the answer, or the report filled in with why not.
+    async fn get_for_check(
+        &self,
+        path: &str,
+        budget: &Budget,
+        parse: ErrorBodyFn,
+        report: &mut CheckReport,
+    ) -> Option<Response> {
         let rb = match self.request(Method::GET, path).await {
             Ok(rb) => rb,
             Err(e) => {
                 report.key_accepted = Some(false).filter(|_| e.is_auth());
                 report.verdict = e.to_string();
-                return report;
+                return None;
             }
         };
-        let resp = match self.send(rb, t).await {
-            Ok(resp) => resp,
+        match self.send(rb, budget, parse).await {
+            Ok(resp) => {
+                report.reachable = true;
+                Some(resp)
+            }
             Err(e) => {
                 report.reachable = !matches!(e, ProviderError::Connect { .. } | ProviderError::Timeout { .. });
                 if e.is_auth() {
                     report.key_accepted = Some(false);
                 }
                 report.verdict = e.to_string();
-                return report;
+                None
             }
-        };
-        report.reachable = true;
+        }
+    }
+
+    /// Doctor: GET a model list and look for the configured model.
+    /// `list`/`id` name the JSON array and the id field (`data`/`id`, Ollama `models`/`name`).
+    pub async fn check_models(&self, path: &str, list: &str, id: &str, parse: ErrorBodyFn) -> CheckReport {
+        let mut report = self.report();
+        let budget = Self::check_budget();
+        let Some(resp) = self.get_for_check(path, &budget, parse, &mut report).await else { return report };
         report.key_accepted = (self.key != KeySource::None).then_some(true);
         let key = self.key_label().map(|l| format!(" ({l})")).unwrap_or_default();
-        let body: serde_json::Value = match resp.json().await {
-            Ok(v) => v,
-            Err(_) => {
+        let (bytes, complete) = read_capped(resp, budget.limits.body_bytes, budget.deadline).await;
+        let body: Value = match serde_json::from_slice(&bytes) {
+            Ok(v) if complete => v,
+            _ => {
                 report.ok = true;
                 report.verdict =
                     format!("{}: reachable at {}{key}; the model list was unreadable", self.provider, self.base_url);
@@ -292,6 +445,17 @@ impl Endpoint {
                 ids.len()
             )
         };
+        report
+    }
+
+    /// Doctor for a server that serves one model: its health endpoint answers 2xx.
+    pub async fn check_health(&self, path: &str, parse: ErrorBodyFn) -> CheckReport {
+        let mut report = self.report();
+        let budget = Self::check_budget();
+        if self.get_for_check(path, &budget, parse, &mut report).await.is_some() {
+            report.ok = true;
+            report.verdict = format!("{}: ok — llama-server at {}", self.provider, self.base_url);
+        }
         report
     }
 }
@@ -335,16 +499,14 @@ pub fn merge_extra(body: &mut serde_json::Value, extra: &serde_json::Map<String,
 
 #[cfg(test)]
 mod tests {
-    use super::super::ProviderKind;
     use super::*;
 
     #[test]
     fn default_keys_go_only_to_their_vendor() {
-        let client = Client::new();
         let ep = |kind, base: Option<&str>| {
             let mut cfg = ProviderConfig::new("p", kind, "m");
             cfg.base_url = base.map(str::to_owned);
-            Endpoint::from_config(&client, &cfg, AuthStyle::Bearer).unwrap().key
+            Endpoint::from_config(&cfg, AuthStyle::Bearer).unwrap().key
         };
         let openai = KeySource::Env { var: "OPENAI_API_KEY".into(), optional: false };
         assert_eq!(ep(ProviderKind::OpenaiChat, Some("https://api.openai.com/v1")), openai);
@@ -354,7 +516,7 @@ mod tests {
         let mut cfg = ProviderConfig::new("p", ProviderKind::OpenaiChat, "m");
         cfg.base_url = Some("https://openrouter.ai/api/v1".into());
         cfg.api_key_env = Some("OPENROUTER_API_KEY".into());
-        let key = Endpoint::from_config(&client, &cfg, AuthStyle::Bearer).unwrap().key;
+        let key = Endpoint::from_config(&cfg, AuthStyle::Bearer).unwrap().key;
         assert_eq!(key, KeySource::Env { var: "OPENROUTER_API_KEY".into(), optional: false });
     }
 
@@ -362,7 +524,7 @@ mod tests {
     fn key_labels_name_the_source_never_the_value() {
         let mut cfg = ProviderConfig::new("p", ProviderKind::Anthropic, "m");
         cfg.api_key_env = Some("PATH".into()); // any set variable
-        let mut ep = Endpoint::from_config(&Client::new(), &cfg, AuthStyle::XApiKey).unwrap();
+        let mut ep = Endpoint::from_config(&cfg, AuthStyle::XApiKey).unwrap();
         assert_eq!(ep.key_label().as_deref(), Some("key: PATH as x-api-key"));
         ep.key = KeySource::Env { var: "SWITCHBOARD_TEST_SURELY_UNSET".into(), optional: true };
         assert_eq!(ep.key_label().as_deref(), Some("no key: SWITCHBOARD_TEST_SURELY_UNSET is not set"));
@@ -371,6 +533,19 @@ mod tests {
         assert_eq!(ep.key_label().as_deref(), Some("key: from the editor settings as Authorization: Bearer"));
         ep.key = KeySource::None;
         assert_eq!(ep.key_label(), None);
+    }
+
+    #[tokio::test]
+    async fn a_missing_key_is_not_set_never_rejected() {
+        let mut cfg = ProviderConfig::new("p", ProviderKind::OpenaiResponses, "m");
+        cfg.base_url = Some("https://api.example.invalid/v1".into());
+        cfg.api_key_env = Some("SWITCHBOARD_TEST_SURELY_UNSET".into());
+        let ep = Endpoint::from_config(&cfg, AuthStyle::Bearer).unwrap();
+        let err = ep.key_for("https://api.example.invalid/v1/responses").await.unwrap_err();
+        assert!(err.is_auth(), "{err:?}");
+        let text = err.to_string();
+        assert!(text.contains("no key (SWITCHBOARD_TEST_SURELY_UNSET is not set)"), "{text}");
+        assert!(!text.contains("rejected"), "{text}");
     }
 
     #[test]

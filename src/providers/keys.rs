@@ -65,7 +65,17 @@ impl KeySource {
     }
 
     /// `Ok(None)`: no key to send. Errors are plain text for `ProviderError::Auth`/`Config`, keyless.
+    /// A resolved key is remembered by `crate::privacy`, which takes it out of every prompt and of
+    /// every text that comes back from upstream.
     pub async fn resolve(&self) -> Result<Option<Secret>, KeyError> {
+        let key = self.resolve_value().await;
+        if let Ok(Some(k)) = &key {
+            crate::privacy::remember_key(k.expose());
+        }
+        key
+    }
+
+    async fn resolve_value(&self) -> Result<Option<Secret>, KeyError> {
         match self {
             KeySource::None => Ok(None),
             KeySource::Static(s) => Ok(Some(s.clone())),
@@ -109,6 +119,7 @@ async fn run_key_command(argv: &[String]) -> Result<Secret, KeyError> {
         // stderr is the user's tool talking; keep a short tail, never stdout (it may be the key).
         let err = String::from_utf8_lossy(&out.stderr);
         let tail: String = err.trim().chars().rev().take(200).collect::<Vec<_>>().into_iter().rev().collect();
+        let tail = crate::privacy::scrub(&tail);
         return Err(KeyError::Command(format!("api_key_cmd `{program}` failed ({}): {tail}", out.status)));
     }
     let key = String::from_utf8_lossy(&out.stdout).trim().to_owned();

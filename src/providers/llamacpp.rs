@@ -1,32 +1,26 @@
 //! `llamacpp`: POST `{base}/infill` with `input_prefix`/`input_suffix`, SSE until `"stop":true`
 //! (wire-protocols §4.3); llama-server builds the prompt from the model's own FIM tokens.
 
-use std::sync::Arc;
-
-use futures_util::future::BoxFuture;
-use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::config::ProviderConfig;
 use super::error::ProviderError;
-use super::http::{AuthStyle, Endpoint, merge_extra};
-use super::sse::{Decoder, Framing, parse_json};
-use super::{CheckReport, EventStream, ModelRequest, Provider, ProviderKind, StreamEvent, Usage};
+use super::http::{Check, Codec, HttpProvider};
+use super::sse::{Decoder, parse_json};
+use super::{ModelRequest, ProviderKind, StreamEvent, Usage};
 use crate::context::format::{self, Rendered};
 
-pub struct LlamaCpp {
-    cfg: ProviderConfig,
-    ep: Arc<Endpoint>,
-}
+/// llama-server's native `/infill` format.
+pub struct Infill;
 
-impl LlamaCpp {
-    pub fn new(client: &reqwest::Client, cfg: ProviderConfig) -> Result<Self, ProviderError> {
-        let ep = Arc::new(Endpoint::from_config(client, &cfg, AuthStyle::Bearer)?);
-        Ok(LlamaCpp { cfg, ep })
-    }
+pub type LlamaCpp = HttpProvider<Infill>;
 
-    pub fn body(&self, req: &ModelRequest) -> Value {
-        let max = req.max_output_tokens.or(self.cfg.max_output_tokens).unwrap_or(128);
+impl Codec for Infill {
+    const KIND: ProviderKind = ProviderKind::Llamacpp;
+    type Decoder = InfillDecoder;
+
+    fn request(cfg: &ProviderConfig, req: &ModelRequest) -> (&'static str, Value) {
+        let max = req.max_output_tokens.or(cfg.max_output_tokens).unwrap_or(128);
         let mut body = json!({
             "input_prefix": req.prefix,
             "input_suffix": req.suffix,
@@ -35,7 +29,6 @@ impl LlamaCpp {
             "cache_prompt": true,
         });
         let parts = req.parts.as_deref().filter(|_| !(req.prefix.is_empty() && req.suffix.is_empty()));
-        let cfg = &self.cfg;
         let rendered =
             format::for_request(cfg.prompt_format.as_deref(), &cfg.model, "infill", parts, &req.prefix, &req.suffix);
         if let Some((_, Rendered::Infill { extra, .. })) = rendered {
@@ -54,62 +47,15 @@ impl LlamaCpp {
         if !req.stop.is_empty() {
             body["stop"] = json!(req.stop);
         }
-        merge_extra(&mut body, &self.cfg.extra);
-        body
-    }
-}
-
-impl Provider for LlamaCpp {
-    fn name(&self) -> &str {
-        &self.cfg.name
-    }
-    fn kind(&self) -> ProviderKind {
-        ProviderKind::Llamacpp
-    }
-    fn model(&self) -> &str {
-        &self.cfg.model
+        ("/infill", body)
     }
 
-    fn stream(&self, req: ModelRequest) -> BoxFuture<'static, Result<EventStream, ProviderError>> {
-        let ep = self.ep.clone();
-        let body = self.body(&req);
-        let t = self.cfg.timeouts(&req.task);
-        Box::pin(async move {
-            let decoder = InfillDecoder { provider: ep.provider.clone() };
-            ep.post_stream("/infill", &body, t, Framing::Sse, decoder).await
-        })
+    fn decoder(provider: &str) -> InfillDecoder {
+        InfillDecoder { provider: provider.to_owned() }
     }
 
-    /// llama-server serves one model; `/health` says whether it is loaded.
-    fn check(&self) -> BoxFuture<'static, CheckReport> {
-        let ep = self.ep.clone();
-        Box::pin(async move {
-            let mut report = CheckReport {
-                provider: ep.provider.clone(),
-                reachable: false,
-                key_accepted: None,
-                model_listed: None,
-                ok: false,
-                verdict: String::new(),
-            };
-            let t = super::Timeouts::ACTION;
-            let result = match ep.request(Method::GET, "/health").await {
-                Ok(rb) => ep.send(rb, t).await,
-                Err(e) => Err(e),
-            };
-            match result {
-                Ok(_) => {
-                    report.reachable = true;
-                    report.ok = true;
-                    report.verdict = format!("{}: ok — llama-server at {}", ep.provider, ep.base_url);
-                }
-                Err(e) => {
-                    report.reachable = !matches!(e, ProviderError::Connect { .. } | ProviderError::Timeout { .. });
-                    report.verdict = e.to_string();
-                }
-            }
-            report
-        })
+    fn check() -> Check {
+        Check::Health { path: "/health" }
     }
 }
 
@@ -149,9 +95,9 @@ impl Decoder for InfillDecoder {
 
 #[cfg(test)]
 mod tests {
+    use super::super::Provider;
     use super::super::Task;
     use super::super::fake_server::{FakeServer, Reply};
-    use super::super::http::shared_client;
     use super::super::prompt::request;
     use super::*;
     use futures_util::TryStreamExt;
@@ -168,7 +114,7 @@ mod tests {
         let server = FakeServer::start(vec![Reply::sse_events(sse, Duration::from_millis(2))]).await;
         let mut cfg = ProviderConfig::new("llama", ProviderKind::Llamacpp, "");
         cfg.base_url = Some(server.url(""));
-        let p = LlamaCpp::new(&shared_client(), cfg).unwrap();
+        let p = LlamaCpp::new(cfg).unwrap();
         let events: Vec<_> = p.stream(request(Task::Inline)).await.unwrap().try_collect().await.unwrap();
         assert_eq!(events[1], StreamEvent::Text(" b".into()));
         assert!(events.contains(&StreamEvent::Usage(Usage {

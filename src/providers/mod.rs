@@ -4,9 +4,11 @@
 //! with `router`, and `Registry` builds every configured provider on one shared HTTP client.
 
 pub mod anthropic;
+pub mod body;
 pub mod cli_agent;
 pub mod config;
 pub mod error;
+pub mod framing;
 pub mod http;
 pub mod keys;
 pub mod llamacpp;
@@ -21,11 +23,13 @@ pub mod sse;
 
 #[cfg(test)]
 mod fake_server;
+#[cfg(test)]
+mod faults;
 
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 
-pub use config::{ProviderConfig, ProviderKind, Timeouts};
+pub use config::{Limits, ProviderConfig, ProviderKind, Timeouts};
 pub use error::{ProviderError, TimeoutPhase};
 pub use keys::Secret;
 pub use registry::Registry;
@@ -98,7 +102,45 @@ pub struct ModelRequest {
 pub enum StreamEvent {
     Text(String),
     Usage(Usage),
-    Done { stop_reason: Option<String> },
+    /// The end of the answer. `stop_reason` is the upstream's (`completed`, `end_turn`, `length`…),
+    /// or `Truncation::stop_reason` when Switchboard cut the stream itself.
+    Done {
+        stop_reason: Option<String>,
+    },
+}
+
+impl StreamEvent {
+    /// `Some` on a `Done` that Switchboard forced at the deadline or a size cap.
+    pub fn truncation(&self) -> Option<Truncation> {
+        match self {
+            StreamEvent::Done { stop_reason: Some(r) } => Truncation::from_stop_reason(r),
+            _ => None,
+        }
+    }
+}
+
+/// Why Switchboard ended a stream the upstream had not finished. An interactive request ends with
+/// what it has (`Done` with this stop reason); an action fails with `ProviderError::Truncated`, so
+/// half an answer is never applied as an edit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Truncation {
+    /// The request's overall deadline (`total_ms`).
+    Deadline,
+    /// The cap on answer text or on the bytes of the body.
+    Size,
+}
+
+impl Truncation {
+    pub fn stop_reason(self) -> &'static str {
+        match self {
+            Truncation::Deadline => "truncated: deadline",
+            Truncation::Size => "truncated: size",
+        }
+    }
+
+    pub fn from_stop_reason(reason: &str) -> Option<Truncation> {
+        [Truncation::Deadline, Truncation::Size].into_iter().find(|t| t.stop_reason() == reason)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -1,39 +1,34 @@
 //! `ollama`: POST `{base}/api/generate` with `suffix`, NDJSON stream (wire-protocols §4.2); Ollama adds
 //! the model's own fill-in-the-middle tokens.
 
-use std::sync::Arc;
-
-use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
 use super::config::ProviderConfig;
 use super::error::ProviderError;
-use super::http::{AuthStyle, Endpoint, merge_extra};
+use super::http::{Check, Codec, HttpProvider};
 use super::sse::{Decoder, Framing, parse_json};
-use super::{CheckReport, EventStream, ModelRequest, Provider, ProviderKind, StreamEvent, Usage, prompt};
+use super::{ModelRequest, ProviderKind, StreamEvent, Usage, prompt};
 use crate::context::format::{self, Kind, Rendered};
 
-pub struct Ollama {
-    cfg: ProviderConfig,
-    ep: Arc<Endpoint>,
-}
+/// Ollama's native `/api/generate` format.
+pub struct Generate;
 
-impl Ollama {
-    pub fn new(client: &reqwest::Client, cfg: ProviderConfig) -> Result<Self, ProviderError> {
-        let ep = Arc::new(Endpoint::from_config(client, &cfg, AuthStyle::Bearer)?);
-        Ok(Ollama { cfg, ep })
-    }
+pub type Ollama = HttpProvider<Generate>;
 
-    pub fn body(&self, req: &ModelRequest) -> Value {
-        let max = req.max_output_tokens.or(self.cfg.max_output_tokens).unwrap_or(128);
+impl Codec for Generate {
+    const KIND: ProviderKind = ProviderKind::Ollama;
+    const FRAMING: Framing = Framing::Ndjson;
+    type Decoder = GenerateDecoder;
+
+    fn request(cfg: &ProviderConfig, req: &ModelRequest) -> (&'static str, Value) {
+        let max = req.max_output_tokens.or(cfg.max_output_tokens).unwrap_or(128);
         let fim = !(req.prefix.is_empty() && req.suffix.is_empty());
         let mut options = json!({"temperature": 0, "num_predict": max});
         if !req.stop.is_empty() {
             options["stop"] = json!(req.stop);
         }
-        let mut body = json!({"model": self.cfg.model, "stream": true, "options": options});
+        let mut body = json!({"model": cfg.model, "stream": true, "options": options});
         let parts = req.parts.as_deref().filter(|_| fim);
-        let cfg = &self.cfg;
         let rendered =
             format::for_request(cfg.prompt_format.as_deref(), &cfg.model, "plain", parts, &req.prefix, &req.suffix);
         if let Some((f, Rendered::Text(raw))) = rendered.clone().filter(|(f, _)| f.kind == Kind::Fim) {
@@ -60,35 +55,15 @@ impl Ollama {
                 body["system"] = json!(req.system);
             }
         }
-        merge_extra(&mut body, &self.cfg.extra);
-        body
-    }
-}
-
-impl Provider for Ollama {
-    fn name(&self) -> &str {
-        &self.cfg.name
-    }
-    fn kind(&self) -> ProviderKind {
-        ProviderKind::Ollama
-    }
-    fn model(&self) -> &str {
-        &self.cfg.model
+        ("/api/generate", body)
     }
 
-    fn stream(&self, req: ModelRequest) -> BoxFuture<'static, Result<EventStream, ProviderError>> {
-        let ep = self.ep.clone();
-        let body = self.body(&req);
-        let t = self.cfg.timeouts(&req.task);
-        Box::pin(async move {
-            let decoder = GenerateDecoder { provider: ep.provider.clone() };
-            ep.post_stream("/api/generate", &body, t, Framing::Ndjson, decoder).await
-        })
+    fn decoder(provider: &str) -> GenerateDecoder {
+        GenerateDecoder { provider: provider.to_owned() }
     }
 
-    fn check(&self) -> BoxFuture<'static, CheckReport> {
-        let ep = self.ep.clone();
-        Box::pin(async move { ep.check_models("/api/tags", "models", "name").await })
+    fn check() -> Check {
+        Check::Models { path: "/api/tags", list: "models", id: "name" }
     }
 }
 
@@ -128,9 +103,9 @@ impl Decoder for GenerateDecoder {
 
 #[cfg(test)]
 mod tests {
+    use super::super::Provider;
     use super::super::Task;
     use super::super::fake_server::{FakeServer, Reply};
-    use super::super::http::shared_client;
     use super::super::prompt::request;
     use super::*;
     use futures_util::{StreamExt, TryStreamExt};
@@ -156,7 +131,7 @@ mod tests {
         .await;
         let mut cfg = ProviderConfig::new("ollama", ProviderKind::Ollama, "qwen");
         cfg.base_url = Some(server.url(""));
-        let p = Ollama::new(&shared_client(), cfg).unwrap();
+        let p = Ollama::new(cfg).unwrap();
         let events: Vec<_> = p.stream(request(Task::Inline)).await.unwrap().try_collect().await.unwrap();
         assert_eq!(events[0], StreamEvent::Text("a +".into()));
         assert!(events.contains(&StreamEvent::Usage(Usage {

@@ -1,49 +1,44 @@
 //! `openai-chat`: POST `{base}/chat/completions`, streamed (wire-protocols §3), for OpenAI-compatible
 //! servers (Ollama, vLLM, LM Studio, OpenRouter, LiteLLM).
 
-use std::sync::Arc;
-
-use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
 use super::config::ProviderConfig;
 use super::error::ProviderError;
-use super::http::{AuthStyle, Endpoint, merge_extra};
-use super::sse::{Decoder, Framing, parse_json};
-use super::{CheckReport, EventStream, ModelRequest, Provider, ProviderKind, StreamEvent, Usage, prompt};
+use super::http::{Check, Codec, HttpProvider};
+use super::sse::{Decoder, parse_json};
+use super::{ModelRequest, ProviderKind, StreamEvent, Usage, prompt};
 
-pub struct OpenAiChat {
-    cfg: ProviderConfig,
-    ep: Arc<Endpoint>,
-}
+/// The Chat Completions wire format.
+pub struct Chat;
 
-impl OpenAiChat {
-    pub fn new(client: &reqwest::Client, cfg: ProviderConfig) -> Result<Self, ProviderError> {
-        let ep = Arc::new(Endpoint::from_config(client, &cfg, AuthStyle::Bearer)?);
-        Ok(OpenAiChat { cfg, ep })
-    }
+pub type OpenAiChat = HttpProvider<Chat>;
 
-    pub fn body(&self, req: &ModelRequest) -> Value {
+impl Codec for Chat {
+    const KIND: ProviderKind = ProviderKind::OpenaiChat;
+    type Decoder = ChunkDecoder;
+
+    fn request(cfg: &ProviderConfig, req: &ModelRequest) -> (&'static str, Value) {
         let interactive = req.task.is_interactive();
         let default_max = if interactive { 128 } else { 4096 };
-        let max = req.max_output_tokens.or(self.cfg.max_output_tokens).unwrap_or(default_max);
+        let max = req.max_output_tokens.or(cfg.max_output_tokens).unwrap_or(default_max);
         let mut messages = Vec::new();
         if !req.system.is_empty() {
             messages.push(json!({"role": "system", "content": req.system}));
         }
         messages.push(json!({"role": "user", "content": prompt::with_context(req)}));
         let mut body = json!({
-            "model": self.cfg.model,
+            "model": cfg.model,
             "messages": messages,
             "stream": true,
             "stream_options": {"include_usage": true},
             // max_tokens is rejected by reasoning models; every compatible server knows this one.
             "max_completion_tokens": max,
         });
-        if let Some(e) = self.cfg.reasoning_effort.as_deref().filter(|e| *e != "off") {
+        if let Some(e) = cfg.reasoning_effort.as_deref().filter(|e| *e != "off") {
             body["reasoning_effort"] = json!(e);
         }
-        if let Some(v) = self.cfg.verbosity.as_deref().filter(|v| *v != "off") {
+        if let Some(v) = cfg.verbosity.as_deref().filter(|v| *v != "off") {
             body["verbosity"] = json!(v);
         }
         if !req.stop.is_empty() {
@@ -52,35 +47,15 @@ impl OpenAiChat {
         if let Some(key) = &req.cache_key {
             body["prompt_cache_key"] = json!(key);
         }
-        merge_extra(&mut body, &self.cfg.extra);
-        body
-    }
-}
-
-impl Provider for OpenAiChat {
-    fn name(&self) -> &str {
-        &self.cfg.name
-    }
-    fn kind(&self) -> ProviderKind {
-        ProviderKind::OpenaiChat
-    }
-    fn model(&self) -> &str {
-        &self.cfg.model
+        ("/chat/completions", body)
     }
 
-    fn stream(&self, req: ModelRequest) -> BoxFuture<'static, Result<EventStream, ProviderError>> {
-        let ep = self.ep.clone();
-        let body = self.body(&req);
-        let t = self.cfg.timeouts(&req.task);
-        Box::pin(async move {
-            let decoder = ChunkDecoder::chat(&ep.provider);
-            ep.post_stream("/chat/completions", &body, t, Framing::Sse, decoder).await
-        })
+    fn decoder(provider: &str) -> ChunkDecoder {
+        ChunkDecoder::chat(provider)
     }
 
-    fn check(&self) -> BoxFuture<'static, CheckReport> {
-        let ep = self.ep.clone();
-        Box::pin(async move { ep.check_models("/models", "data", "id").await })
+    fn check() -> Check {
+        Check::Models { path: "/models", list: "data", id: "id" }
     }
 }
 
@@ -147,10 +122,11 @@ impl Decoder for ChunkDecoder {
 
 #[cfg(test)]
 mod tests {
+    use super::super::Provider;
     use super::super::Task;
     use super::super::fake_server::{FakeServer, Reply};
-    use super::super::http::shared_client;
     use super::super::prompt::request;
+    use super::super::sse::Framing;
     use super::super::sse::testing::*;
     use super::*;
     use futures_util::TryStreamExt;
@@ -178,7 +154,7 @@ mod tests {
         let server = FakeServer::start(vec![Reply::sse_events(CHAT_TEXT, Duration::from_millis(2))]).await;
         let mut cfg = ProviderConfig::new("lmstudio", ProviderKind::OpenaiChat, "qwen");
         cfg.base_url = Some(server.url("/v1"));
-        let p = OpenAiChat::new(&shared_client(), cfg).unwrap();
+        let p = OpenAiChat::new(cfg).unwrap();
         let body = p.body(&request(Task::Inline));
         assert!(body.get("max_tokens").is_none() && body["max_completion_tokens"] == 64);
         assert_eq!(body["stream_options"]["include_usage"], true);

@@ -1,34 +1,27 @@
 //! `openai-fim`: legacy POST `{base}/completions` with `prompt` + `suffix` (wire-protocols §4.1), for
 //! local servers and instruct models with real fill-in-the-middle.
 
-use std::sync::Arc;
-
-use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
 use super::config::ProviderConfig;
-use super::error::ProviderError;
-use super::http::{AuthStyle, Endpoint, merge_extra};
+use super::http::{Check, Codec, HttpProvider};
 use super::openai_chat::ChunkDecoder;
-use super::sse::Framing;
-use super::{CheckReport, EventStream, ModelRequest, Provider, ProviderKind, prompt};
+use super::{ModelRequest, ProviderKind, prompt};
 use crate::context::format::{self, Kind, Rendered};
 
-pub struct OpenAiFim {
-    cfg: ProviderConfig,
-    ep: Arc<Endpoint>,
-}
+/// The legacy Completions format, with `suffix`.
+pub struct Fim;
 
-impl OpenAiFim {
-    pub fn new(client: &reqwest::Client, cfg: ProviderConfig) -> Result<Self, ProviderError> {
-        let ep = Arc::new(Endpoint::from_config(client, &cfg, AuthStyle::Bearer)?);
-        Ok(OpenAiFim { cfg, ep })
-    }
+pub type OpenAiFim = HttpProvider<Fim>;
+
+impl Codec for Fim {
+    const KIND: ProviderKind = ProviderKind::OpenaiFim;
+    type Decoder = ChunkDecoder;
 
     /// The raw prefix (context first) as `prompt`, the code after the cursor as `suffix`; with a
     /// FIM prompt format (`prompt_format`, or one the model name picks), the whole raw FIM prompt.
-    pub fn body(&self, req: &ModelRequest) -> Value {
-        let (cfg, fim) = (&self.cfg, !(req.prefix.is_empty() && req.suffix.is_empty()));
+    fn request(cfg: &ProviderConfig, req: &ModelRequest) -> (&'static str, Value) {
+        let fim = !(req.prefix.is_empty() && req.suffix.is_empty());
         let parts = req.parts.as_deref().filter(|_| fim);
         let rendered =
             format::for_request(cfg.prompt_format.as_deref(), &cfg.model, "plain", parts, &req.prefix, &req.suffix);
@@ -49,9 +42,9 @@ impl OpenAiFim {
             p.push_str(&req.prefix);
             (p, Some(req.suffix.clone()))
         };
-        let max = req.max_output_tokens.or(self.cfg.max_output_tokens).unwrap_or(128);
+        let max = req.max_output_tokens.or(cfg.max_output_tokens).unwrap_or(128);
         let mut body = json!({
-            "model": self.cfg.model,
+            "model": cfg.model,
             "prompt": prefix,
             "max_tokens": max,
             "stream": true,
@@ -63,42 +56,22 @@ impl OpenAiFim {
         if !stop.is_empty() {
             body["stop"] = json!(stop.iter().take(4).collect::<Vec<_>>());
         }
-        merge_extra(&mut body, &self.cfg.extra);
-        body
-    }
-}
-
-impl Provider for OpenAiFim {
-    fn name(&self) -> &str {
-        &self.cfg.name
-    }
-    fn kind(&self) -> ProviderKind {
-        ProviderKind::OpenaiFim
-    }
-    fn model(&self) -> &str {
-        &self.cfg.model
+        ("/completions", body)
     }
 
-    fn stream(&self, req: ModelRequest) -> BoxFuture<'static, Result<EventStream, ProviderError>> {
-        let ep = self.ep.clone();
-        let body = self.body(&req);
-        let t = self.cfg.timeouts(&req.task);
-        Box::pin(async move {
-            let decoder = ChunkDecoder::completions(&ep.provider);
-            ep.post_stream("/completions", &body, t, Framing::Sse, decoder).await
-        })
+    fn decoder(provider: &str) -> ChunkDecoder {
+        ChunkDecoder::completions(provider)
     }
 
-    fn check(&self) -> BoxFuture<'static, CheckReport> {
-        let ep = self.ep.clone();
-        Box::pin(async move { ep.check_models("/models", "data", "id").await })
+    fn check() -> Check {
+        Check::Models { path: "/models", list: "data", id: "id" }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::Provider;
     use super::super::fake_server::{FakeServer, Reply};
-    use super::super::http::shared_client;
     use super::super::prompt::request;
     use super::super::{StreamEvent, Task};
     use super::*;
@@ -117,7 +90,7 @@ mod tests {
         cfg.base_url = Some(server.url("/v1"));
         cfg.api_key_env = Some("SWITCHBOARD_TEST_UNSET_KEY".into());
         cfg.api_key_cmd = Some(super::super::config::CommandLine::Argv(vec!["printf".into(), "k".into()]));
-        let p = OpenAiFim::new(&shared_client(), cfg).unwrap();
+        let p = OpenAiFim::new(cfg).unwrap();
         let events: Vec<_> = p.stream(request(Task::Inline)).await.unwrap().try_collect().await.unwrap();
         assert_eq!(events.last(), Some(&StreamEvent::Done { stop_reason: Some("stop".into()) }));
         let r = &server.requests().await[0];

@@ -1,36 +1,32 @@
 //! `openai-responses`: POST `{base}/responses`, streamed (wire-protocols §2). The default inline provider.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
-use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
 use super::config::ProviderConfig;
 use super::error::ProviderError;
-use super::http::{AuthStyle, Endpoint, merge_extra};
-use super::sse::{Decoder, Framing, parse_json};
-use super::{CheckReport, EventStream, ModelRequest, Provider, ProviderKind, StreamEvent, Usage, prompt};
+use super::http::{Check, Codec, HttpProvider};
+use super::sse::{Decoder, parse_json};
+use super::{ModelRequest, ProviderKind, StreamEvent, Usage, prompt};
 
-pub struct OpenAiResponses {
-    cfg: ProviderConfig,
-    ep: Arc<Endpoint>,
-}
+/// The Responses wire format.
+pub struct Responses;
 
-impl OpenAiResponses {
-    pub fn new(client: &reqwest::Client, cfg: ProviderConfig) -> Result<Self, ProviderError> {
-        let ep = Arc::new(Endpoint::from_config(client, &cfg, AuthStyle::Bearer)?);
-        Ok(OpenAiResponses { cfg, ep })
-    }
+pub type OpenAiResponses = HttpProvider<Responses>;
 
-    /// The request body: stable parts first, no sampling parameters, nothing stored.
-    pub fn body(&self, req: &ModelRequest) -> Value {
+impl Codec for Responses {
+    const KIND: ProviderKind = ProviderKind::OpenaiResponses;
+    type Decoder = ResponsesDecoder;
+
+    /// Stable parts first, no sampling parameters, nothing stored.
+    fn request(cfg: &ProviderConfig, req: &ModelRequest) -> (&'static str, Value) {
         let interactive = req.task.is_interactive();
         let default_max = if interactive { 128 } else { 4096 };
         // The API rejects max_output_tokens below 16.
-        let max = req.max_output_tokens.or(self.cfg.max_output_tokens).unwrap_or(default_max).max(16);
+        let max = req.max_output_tokens.or(cfg.max_output_tokens).unwrap_or(default_max).max(16);
         let mut body = json!({
-            "model": self.cfg.model,
+            "model": cfg.model,
             "input": [{"role": "user", "content": [{"type": "input_text", "text": prompt::with_context(req)}]}],
             "stream": true,
             "stream_options": {"include_obfuscation": false},
@@ -40,46 +36,26 @@ impl OpenAiResponses {
         if !req.system.is_empty() {
             body["instructions"] = json!(req.system);
         }
-        let effort = self.cfg.reasoning_effort.as_deref().or(interactive.then_some("none"));
+        let effort = cfg.reasoning_effort.as_deref().or(interactive.then_some("none"));
         if let Some(effort) = effort.filter(|e| *e != "off") {
             body["reasoning"] = json!({ "effort": effort });
         }
-        let verbosity = self.cfg.verbosity.as_deref().or(interactive.then_some("low"));
+        let verbosity = cfg.verbosity.as_deref().or(interactive.then_some("low"));
         if let Some(v) = verbosity.filter(|v| *v != "off") {
             body["text"] = json!({ "verbosity": v });
         }
         if let Some(key) = &req.cache_key {
             body["prompt_cache_key"] = json!(key);
         }
-        merge_extra(&mut body, &self.cfg.extra);
-        body
-    }
-}
-
-impl Provider for OpenAiResponses {
-    fn name(&self) -> &str {
-        &self.cfg.name
-    }
-    fn kind(&self) -> ProviderKind {
-        ProviderKind::OpenaiResponses
-    }
-    fn model(&self) -> &str {
-        &self.cfg.model
+        ("/responses", body)
     }
 
-    fn stream(&self, req: ModelRequest) -> BoxFuture<'static, Result<EventStream, ProviderError>> {
-        let ep = self.ep.clone();
-        let body = self.body(&req);
-        let t = self.cfg.timeouts(&req.task);
-        Box::pin(async move {
-            let decoder = ResponsesDecoder::new(&ep.provider);
-            ep.post_stream("/responses", &body, t, Framing::Sse, decoder).await
-        })
+    fn decoder(provider: &str) -> ResponsesDecoder {
+        ResponsesDecoder::new(provider)
     }
 
-    fn check(&self) -> BoxFuture<'static, CheckReport> {
-        let ep = self.ep.clone();
-        Box::pin(async move { ep.check_models("/models", "data", "id").await })
+    fn check() -> Check {
+        Check::Models { path: "/models", list: "data", id: "id" }
     }
 }
 
@@ -166,16 +142,18 @@ impl Decoder for ResponsesDecoder {
 mod tests {
     use super::super::fake_server::{FakeServer, Reply};
     use super::super::prompt::request;
+    use super::super::sse::Framing;
     use super::super::sse::testing::*;
-    use super::super::{Task, http::shared_client};
+    use super::super::{ModelRequest, Provider, Task};
     use super::*;
     use futures_util::{StreamExt, TryStreamExt};
+    use std::sync::Arc;
     use std::time::Duration;
 
     fn provider(base: &str) -> OpenAiResponses {
         let mut cfg = ProviderConfig::new("codex", ProviderKind::OpenaiResponses, "gpt-5.4-mini");
         cfg.base_url = Some(base.to_owned());
-        let mut p = OpenAiResponses::new(&shared_client(), cfg).unwrap();
+        let mut p = OpenAiResponses::new(cfg).unwrap();
         if let Some(ep) = Arc::get_mut(&mut p.ep) {
             ep.key = super::super::keys::KeySource::Static(super::super::Secret::new("sk-test-123"));
         }

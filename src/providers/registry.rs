@@ -1,4 +1,5 @@
-//! Builds every configured provider on one shared HTTP client, and warms their connections.
+//! Builds every configured provider on the one shared HTTP client, and warms the connections of
+//! those that can be used.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -7,38 +8,27 @@ use reqwest::Client;
 
 use super::config::{ProviderConfig, ProviderKind};
 use super::error::ProviderError;
-use super::http::shared_client;
+use super::http::{Codec, HttpProvider, shared_client};
 use super::router::LOCAL;
 use super::{Provider, anthropic, cli_agent, llamacpp, ollama, openai_chat, openai_fim, openai_responses};
 
 pub struct Registry {
-    client: Client,
     providers: HashMap<String, Arc<dyn Provider>>,
     local: Vec<String>,
-    base_urls: Vec<String>,
+    /// Base URLs of the providers worth a connection at start (see `Endpoint::can_warm`).
+    warm_urls: Vec<String>,
 }
 
 impl Registry {
     /// Builds what it can; a bad provider config is returned as an error and the rest still work.
+    /// Builds no HTTP client: that waits for the first request or `warm`.
     pub fn new(configs: &[ProviderConfig]) -> (Registry, Vec<ProviderError>) {
-        Registry::with_client(shared_client(), configs)
-    }
-
-    pub fn with_client(client: Client, configs: &[ProviderConfig]) -> (Registry, Vec<ProviderError>) {
-        let mut reg = Registry { client, providers: HashMap::new(), local: Vec::new(), base_urls: Vec::new() };
+        let mut reg = Registry { providers: HashMap::new(), local: Vec::new(), warm_urls: Vec::new() };
         let mut errors = Vec::new();
         for cfg in configs {
-            match build(&reg.client, cfg) {
-                Ok(Some(p)) => {
-                    // Warm only what will be used: a provider with no key never sends a request,
-                    // so opening a connection to it would be traffic for nothing.
-                    let url = cfg.resolved_base_url();
-                    let has_key = cfg.api_key_cmd.is_some()
-                        || cfg.key_env().is_none_or(|v| std::env::var(v).is_ok_and(|k| !k.trim().is_empty()))
-                        || super::http::is_loopback_url(&url);
-                    if is_http(cfg.kind) && has_key {
-                        reg.base_urls.push(url);
-                    }
+            match build_warm(cfg) {
+                Ok(Some((p, warm))) => {
+                    reg.warm_urls.extend(warm);
                     reg.providers.insert(cfg.name.clone(), p);
                 }
                 Ok(None) => reg.local.push(cfg.name.clone()),
@@ -63,50 +53,75 @@ impl Registry {
         names
     }
 
-    pub fn client(&self) -> &Client {
-        &self.client
+    /// The shared client (built now if nothing needed it yet).
+    pub fn client(&self) -> Client {
+        shared_client()
     }
 
-    /// Opens a connection (TCP + TLS) to each remote host in the background, so the first keystroke
-    /// pays no handshake. Sends no key; answers and errors are ignored.
-    pub fn warm(&self) {
-        let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
+    /// The origins `warm` would connect to, in configuration order.
+    pub fn warm_origins(&self) -> Vec<String> {
         let mut seen = std::collections::HashSet::new();
-        for url in &self.base_urls {
-            let Ok(u) = reqwest::Url::parse(url) else { continue };
-            let origin = u.origin().ascii_serialization();
-            if !seen.insert(origin.clone()) {
-                continue;
-            }
-            let client = self.client.clone();
-            rt.spawn(async move {
-                let req = client.head(&origin).timeout(std::time::Duration::from_secs(10)).send();
-                if let Ok(resp) = req.await {
-                    // Reading the (empty) body returns the connection to the pool.
-                    let _ = resp.bytes().await;
-                }
-            });
-        }
+        self.warm_urls
+            .iter()
+            .filter_map(|url| reqwest::Url::parse(url).ok())
+            .map(|u| u.origin().ascii_serialization())
+            .filter(|o| seen.insert(o.clone()))
+            .collect()
     }
-}
 
-fn is_http(kind: ProviderKind) -> bool {
-    !matches!(kind, ProviderKind::ClaudeCli | ProviderKind::CodexCli | ProviderKind::Local)
+    /// Opens a connection (TCP + TLS) to each host of a usable provider in the background, so the
+    /// first keystroke pays no handshake. Sends no key; answers and errors are ignored. With
+    /// nothing to warm it does nothing at all (not even build the client).
+    pub fn warm(&self) {
+        let origins = self.warm_origins();
+        let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
+        if origins.is_empty() {
+            return;
+        }
+        rt.spawn(async move {
+            // Building the client reads the system's CA certificates: a blocking-pool job.
+            let Ok(client) = tokio::task::spawn_blocking(shared_client).await else { return };
+            for origin in origins {
+                let client = client.clone();
+                tokio::spawn(async move {
+                    let req = client.head(&origin).timeout(std::time::Duration::from_secs(10)).send();
+                    if let Ok(resp) = req.await {
+                        // Reading the (empty) body returns the connection to the pool.
+                        let _ = resp.bytes().await;
+                    }
+                });
+            }
+        });
+    }
 }
 
 /// One provider from its config; `Ok(None)` for `local`.
-pub fn build(client: &Client, cfg: &ProviderConfig) -> Result<Option<Arc<dyn Provider>>, ProviderError> {
-    let p: Arc<dyn Provider> = match cfg.kind {
-        ProviderKind::OpenaiResponses => Arc::new(openai_responses::OpenAiResponses::new(client, cfg.clone())?),
-        ProviderKind::OpenaiChat => Arc::new(openai_chat::OpenAiChat::new(client, cfg.clone())?),
-        ProviderKind::OpenaiFim => Arc::new(openai_fim::OpenAiFim::new(client, cfg.clone())?),
-        ProviderKind::Ollama => Arc::new(ollama::Ollama::new(client, cfg.clone())?),
-        ProviderKind::Llamacpp => Arc::new(llamacpp::LlamaCpp::new(client, cfg.clone())?),
-        ProviderKind::Anthropic => Arc::new(anthropic::Anthropic::new(client, cfg.clone())?),
-        ProviderKind::ClaudeCli | ProviderKind::CodexCli => Arc::new(cli_agent::CliAgent::new(cfg.clone())?),
-        ProviderKind::Local => return Ok(None),
-    };
-    Ok(Some(p))
+pub fn build(cfg: &ProviderConfig) -> Result<Option<Arc<dyn Provider>>, ProviderError> {
+    Ok(build_warm(cfg)?.map(|(p, _)| p))
+}
+
+/// A provider and, when it is worth warming, its base URL.
+type Built = (Arc<dyn Provider>, Option<String>);
+
+fn build_warm(cfg: &ProviderConfig) -> Result<Option<Built>, ProviderError> {
+    fn http<C: Codec>(cfg: &ProviderConfig) -> Result<Option<Built>, ProviderError> {
+        let p = HttpProvider::<C>::new(cfg.clone())?;
+        let ep = p.endpoint();
+        let warm = ep.can_warm(&|var| std::env::var(var).ok()).then(|| ep.base_url.clone());
+        Ok(Some((Arc::new(p), warm)))
+    }
+    match cfg.kind {
+        ProviderKind::OpenaiResponses => http::<openai_responses::Responses>(cfg),
+        ProviderKind::OpenaiChat => http::<openai_chat::Chat>(cfg),
+        ProviderKind::OpenaiFim => http::<openai_fim::Fim>(cfg),
+        ProviderKind::Ollama => http::<ollama::Generate>(cfg),
+        ProviderKind::Llamacpp => http::<llamacpp::Infill>(cfg),
+        ProviderKind::Anthropic => http::<anthropic::Messages>(cfg),
+        ProviderKind::ClaudeCli | ProviderKind::CodexCli => {
+            Ok(Some((Arc::new(cli_agent::CliAgent::new(cfg.clone())?), None)))
+        }
+        ProviderKind::Local => Ok(None),
+    }
 }
 
 #[cfg(test)]
@@ -130,6 +145,28 @@ mod tests {
         assert!(errors[0].to_string().contains("broken"));
         assert!(reg.is_local("words") && reg.is_local("local") && !reg.is_local("codex"));
         assert_eq!(reg.get("claude").map(|p| p.kind()), Some(ProviderKind::Anthropic));
+    }
+
+    #[test]
+    fn warms_only_what_can_be_used() {
+        let openai = |name: &str, key_env: &str, base: &str| {
+            let mut cfg = ProviderConfig::new(name, ProviderKind::OpenaiResponses, "m");
+            cfg.api_key_env = Some(key_env.into());
+            cfg.base_url = Some(base.into());
+            cfg
+        };
+        let mut ollama = ProviderConfig::new("ollama", ProviderKind::Ollama, "qwen");
+        ollama.base_url = Some("http://127.0.0.1:11434".into());
+        let configs = [
+            // A key that is not set: no traffic at all, loopback or not.
+            openai("nokey", "SWITCHBOARD_TEST_SURELY_UNSET", "http://127.0.0.1:9/v1"),
+            openai("remote", "SWITCHBOARD_TEST_SURELY_UNSET", "https://api.example.com/v1"),
+            openai("keyed", "PATH", "https://api.example.com/v1"),
+            ollama,
+            ProviderConfig::new("agent", ProviderKind::ClaudeCli, "sonnet"),
+        ];
+        let (reg, _) = Registry::new(&configs);
+        assert_eq!(reg.warm_origins(), ["https://api.example.com", "http://127.0.0.1:11434"]);
     }
 
     #[tokio::test]

@@ -311,11 +311,18 @@ pub struct Router {
     pub table: RouteTable,
     pub policy: Policy,
     breakers: Arc<Breakers>,
+    /// Redaction and prompt logging, applied to every request in [`Router::run`].
+    privacy: crate::privacy::Settings,
 }
 
 impl Router {
     pub fn new(table: RouteTable, policy: Policy) -> Self {
-        Router { table, policy, breakers: Arc::new(Breakers::new(policy)) }
+        Router { table, policy, breakers: Arc::new(Breakers::new(policy)), privacy: Default::default() }
+    }
+
+    pub fn with_privacy(mut self, privacy: crate::privacy::Settings) -> Self {
+        self.privacy = privacy;
+        self
     }
 
     pub fn breakers(&self) -> &Breakers {
@@ -359,7 +366,12 @@ impl Router {
     }
 
     /// Tries the chain in order and returns the first stream that produced an event.
+    ///
+    /// Every request passes `crate::privacy::outbound` here, before any provider sees it: this is
+    /// the one place where secrets are redacted, and where the answer gets them back.
     pub async fn run(&self, req: ModelRequest, chain: &[Link]) -> Result<Served, RouteError> {
+        let outbound = crate::privacy::outbound(req, &self.privacy);
+        let req = outbound.request.clone();
         let started = Instant::now();
         let interactive = req.task.is_interactive();
         let mut attempts = Vec::new();
@@ -370,25 +382,28 @@ impl Router {
                 Link::Remote(p) => p,
             };
             let name = provider.name().to_owned();
+            // Half-open: a user-triggered action may always try once, even while the breaker is
+            // open (the user asked; an upstream that recovered should not be refused for minutes).
+            let probe = match self.breakers.availability(&name, Instant::now()) {
+                Availability::Ready => false,
+                Availability::CoolingDown { .. } if !interactive => true,
+                Availability::CoolingDown { until } => {
+                    let secs = until.saturating_duration_since(Instant::now()).as_secs();
+                    attempts.push(Attempt {
+                        provider: name.clone(),
+                        error: format!("{name}: set aside for {secs} s after repeated failures"),
+                    });
+                    continue;
+                }
+                Availability::Disabled { reason } => {
+                    attempts.push(Attempt { provider: name.clone(), error: reason });
+                    continue;
+                }
+            };
             let mut tries = 0;
             loop {
-                match self.breakers.availability(&name, Instant::now()) {
-                    Availability::Ready => {}
-                    Availability::CoolingDown { until } => {
-                        let secs = until.saturating_duration_since(Instant::now()).as_secs();
-                        attempts.push(Attempt {
-                            provider: name.clone(),
-                            error: format!("{name}: set aside for {secs} s after repeated failures"),
-                        });
-                        break;
-                    }
-                    Availability::Disabled { reason } => {
-                        attempts.push(Attempt { provider: name.clone(), error: reason });
-                        break;
-                    }
-                }
                 tries += 1;
-                match start(provider.as_ref(), req.clone()).await {
+                match start(provider.as_ref(), req.clone()).await.map_err(ProviderError::scrubbed) {
                     Ok(stream) => {
                         self.breakers.on_success(&name);
                         let record = AnswerRecord {
@@ -400,18 +415,28 @@ impl Router {
                             stop_reason: None,
                             attempts,
                         };
-                        let stream = self.recorded(stream, record, started);
-                        return Ok(stream);
+                        let stream = crate::privacy::scrub_stream_errors(stream);
+                        return Ok(match self.recorded(stream, record, started) {
+                            Served::Remote { stream, record } => {
+                                Served::Remote { stream: outbound.restore(stream, provider.name()), record }
+                            }
+                            local => local,
+                        });
                     }
                     Err(err) => {
-                        self.breakers.on_failure(&name, &err, Instant::now());
                         attempts.push(Attempt { provider: name.clone(), error: err.to_string() });
-                        let decision = self.policy.decide(interactive, tries, &err);
-                        last = Some(err);
-                        match decision {
-                            Decision::Retry(delay) => tokio::time::sleep(delay).await,
-                            Decision::Next | Decision::Disable => break,
+                        let decision = match self.policy.decide(interactive, tries, &err) {
+                            Decision::Retry(_) if probe => Decision::Next,
+                            d => d,
+                        };
+                        if let Decision::Retry(delay) = decision {
+                            tokio::time::sleep(delay).await;
+                            continue;
                         }
+                        // One request is one failure, however many tries it took.
+                        self.breakers.on_failure(&name, &err, Instant::now());
+                        last = Some(err);
+                        break;
                     }
                 }
             }
@@ -649,5 +674,51 @@ mod tests {
         assert_eq!(codex.calls.load(Ordering::SeqCst), 3);
         let status = &r.breakers().statuses(Instant::now())[0];
         assert!(matches!(status.availability, Availability::CoolingDown { .. }));
+    }
+
+    #[tokio::test]
+    async fn retries_of_one_request_are_one_failure() {
+        let policy = Policy { backoff_base: Duration::from_millis(1), ..Policy::default() };
+        let r = Router::new(RouteTable::default(), policy);
+        // One refactor meets a 500 three times: one failure, not three.
+        let claude = Scripted::new("claude", vec![server_error(), server_error(), server_error()]);
+        assert!(r.run(req(Task::Refactor), &[Link::Remote(claude.clone())]).await.is_err());
+        assert_eq!(claude.calls.load(Ordering::SeqCst), 3);
+        assert_eq!(r.breakers().statuses(Instant::now())[0].consecutive_failures, 1);
+        // The upstream is healthy again: the next refactor is served at once.
+        let served = r.run(req(Task::Refactor), &[Link::Remote(claude.clone())]).await.unwrap();
+        assert!(matches!(served, Served::Remote { .. }));
+        assert_eq!(r.breakers().statuses(Instant::now())[0].consecutive_failures, 0, "a success resets");
+    }
+
+    #[tokio::test]
+    async fn an_open_breaker_still_lets_an_action_try_once() {
+        let policy = Policy { backoff_base: Duration::from_millis(1), ..Policy::default() };
+        let r = Router::new(RouteTable::default(), policy);
+        let failing = (0..9).map(|_| server_error()).collect();
+        let claude = Scripted::new("claude", failing);
+        for _ in 0..3 {
+            let _ = r.run(req(Task::Refactor), &[Link::Remote(claude.clone())]).await;
+        }
+        assert_eq!(claude.calls.load(Ordering::SeqCst), 9);
+        let open = r.breakers().availability("claude", Instant::now());
+        assert!(matches!(open, Availability::CoolingDown { .. }), "{open:?}");
+        // Interactive requests skip it; a user-triggered action probes it, once, without retries.
+        let inline = r.run(req(Task::Inline), &[Link::Remote(claude.clone()), Link::Local]).await.unwrap();
+        assert!(matches!(inline, Served::Local { .. }));
+        assert_eq!(claude.calls.load(Ordering::SeqCst), 9);
+        let probe = Scripted::new("claude", vec![server_error()]);
+        assert!(r.run(req(Task::Refactor), &[Link::Remote(probe.clone())]).await.is_err());
+        assert_eq!(probe.calls.load(Ordering::SeqCst), 1, "a probe is one try");
+        let Some(ProviderStatus { availability: Availability::CoolingDown { until }, .. }) =
+            r.breakers().statuses(Instant::now()).into_iter().next()
+        else {
+            panic!("the failed probe reopens the breaker")
+        };
+        assert!(until > Instant::now() + Duration::from_secs(59), "for twice as long");
+        // A probe that succeeds closes it.
+        let served = r.run(req(Task::Refactor), &[Link::Remote(probe.clone())]).await.unwrap();
+        assert!(matches!(served, Served::Remote { .. }));
+        assert_eq!(r.breakers().availability("claude", Instant::now()), Availability::Ready);
     }
 }

@@ -286,8 +286,8 @@ fn prepare(backend: &Backend, action: Action, args: &RunArgs) -> std::result::Re
     }
     let selection = byte_range(&state.doc, &args.range, backend.encoding());
     let root = backend.root();
-    let others = backend.engine.other_tables(&args.uri, state.lang);
-    run::prepare(action, &state, selection, &args.diagnostics, &others, root.as_deref())
+    let index = backend.engine.index_snapshot();
+    run::prepare(action, &state, selection, &args.diagnostics, &index, root.as_deref())
 }
 
 /// Plans the edit against the documents as they are now.
@@ -304,11 +304,16 @@ async fn plan(backend: &Backend, p: &Prepared, answer: &str) -> std::result::Res
             let uri = edit::path_to_uri(path);
             let (text, version) = match backend.engine.text(&uri) {
                 Ok((t, v)) => (Some(t), Some(v)),
-                Err(_) => match tokio::fs::read_to_string(path).await {
-                    Ok(t) => (Some(t), None),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => (None, None),
-                    Err(e) => return Err(ActionError::Io(format!("cannot read {}: {e}", path.display()))),
-                },
+                // Bounded, and never blocking on a FIFO planted at the test file's name.
+                Err(_) => {
+                    let owned = path.clone();
+                    let read = tokio::task::spawn_blocking(move || crate::files::read_text_if_exists(&owned)).await;
+                    match read {
+                        Ok(Ok(text)) => (text, None),
+                        Ok(Err(e)) => return Err(ActionError::Io(e.to_string())),
+                        Err(e) => return Err(ActionError::Io(format!("cannot read {}: {e}", path.display()))),
+                    }
+                }
             };
             edit::plan_tests(p, answer, TestFile { uri, version, text: text.as_deref() })
         }

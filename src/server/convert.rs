@@ -136,6 +136,8 @@ pub fn initialize_result(enc: Encoding) -> InitializeResult {
                 TextDocumentSyncOptions {
                     open_close: Some(true),
                     change: Some(TextDocumentSyncKind::Incremental),
+                    // didSave keeps the workspace index's copy of the file current.
+                    save: Some(true.into()),
                     ..Default::default()
                 }
                 .into(),
@@ -146,6 +148,8 @@ pub fn initialize_result(enc: Encoding) -> InitializeResult {
                 ..Default::default()
             }),
             inline_completion_provider: Some(true.into()),
+            document_symbol_provider: Some(true.into()),
+            workspace_symbol_provider: Some(true.into()),
             code_action_provider: Some(
                 CodeActionOptions {
                     code_action_kinds: Some(vec![

@@ -6,13 +6,18 @@
 
 mod actions;
 mod convert;
+mod index;
+mod symbols;
 mod transport;
 
 use std::{
     future::Future,
     panic::AssertUnwindSafe,
     path::PathBuf,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 
 use futures_util::FutureExt;
@@ -27,7 +32,7 @@ use tower_lsp_server::{
 use crate::{
     completion::inline::{InlineAnswer, InlineOutcome, InlineRequest},
     config::{self, Layer, Problem},
-    documents::Encoding,
+    documents::{DocumentError, Encoding},
     engine::Accepted,
     engine::{Engine, EngineError},
     providers::{Task, router::Availability},
@@ -55,21 +60,29 @@ struct Session {
     status_view: bool,
     /// The client supports `window/workDoneProgress/create`.
     work_done_progress: bool,
+    /// The client lets us register for `workspace/didChangeWatchedFiles`.
+    watch_files: bool,
     /// The client can open documents (`window/showDocument`).
     show_document: bool,
     /// How an edit action's WorkspaceEdit reaches the client.
     edit_delivery: EditDelivery,
+    /// The user was told once that a `didChange` was refused.
+    refused_change_shown: bool,
+    /// The client takes nested `DocumentSymbol[]` (else flat `SymbolInformation[]`).
+    hierarchical_symbols: bool,
 }
 
 pub struct Backend {
     pub(crate) client: Client,
     pub(crate) engine: Arc<Engine>,
     session: Mutex<Session>,
+    /// Set by `shutdown`: the exit code depends on it (LSP: 0 after shutdown, else 1).
+    shut_down: Arc<AtomicBool>,
 }
 
 impl Backend {
     pub fn new(client: Client, engine: Arc<Engine>) -> Backend {
-        Backend { client, engine, session: Mutex::new(Session::default()) }
+        Backend { client, engine, session: Mutex::new(Session::default()), shut_down: Arc::default() }
     }
 
     fn session(&self) -> std::sync::MutexGuard<'_, Session> {
@@ -108,6 +121,18 @@ impl Backend {
 
     /// Tells plugins that show it (`experimental.switchboard.status`) who served the last request.
     pub(crate) async fn send_status(&self, task: &str, answer: Option<&InlineAnswer>, error: Option<String>) {
+        self.send_status_for(None, task, answer, error).await;
+    }
+
+    /// [`Backend::send_status`] for a document: adds `"privacy": "excluded" | "local-only"` when
+    /// its content may not go upstream.
+    pub(crate) async fn send_status_for(
+        &self,
+        uri: Option<&str>,
+        task: &str,
+        answer: Option<&InlineAnswer>,
+        error: Option<String>,
+    ) {
         if !self.session().status_view {
             return;
         }
@@ -128,6 +153,7 @@ impl Backend {
             "model": answer.map(|a| a.model.clone()),
             "latencyMs": answer.map(|a| a.latency.as_millis() as u64),
             "error": error,
+            "privacy": uri.and_then(|u| self.engine.privacy_verdict(u)).and_then(|v| v.label()),
         });
         self.client.send_notification::<StatusNotification>(params).await;
     }
@@ -141,6 +167,20 @@ impl Backend {
             } else {
                 self.client.show_message(MessageType::Warning, format!("Switchboard: {notice}")).await;
             }
+        }
+    }
+
+    /// A `didChange` batch that could not apply: the log and the client's log every time, a
+    /// pop-up once per session (the editor and the server now disagree on the text until the
+    /// next full sync, e.g. reopening the file).
+    async fn report_refused_change(&self, why: String) {
+        tracing::warn!("didChange: {why}");
+        self.client.log_message(MessageType::Warning, format!("Switchboard: {why}")).await;
+        let first = !std::mem::replace(&mut self.session().refused_change_shown, true);
+        if first {
+            let hint = "Switchboard refused an edit it could not apply and may now see different text than the \
+                        editor; reopen the file to resynchronise (details in the log).";
+            self.client.show_message(MessageType::Warning, hint).await;
         }
     }
 
@@ -164,7 +204,7 @@ impl Backend {
 
     /// Answers a message the transport guard could not pass on (see `transport`).
     async fn invalid_message(&self, params: InvalidMessageParams) -> Result<()> {
-        Err(Error { code: ErrorCode::InvalidRequest, message: params.reason.into(), data: None })
+        Err(Error { code: ErrorCode::from(params.code), message: params.reason.into(), data: None })
     }
 
     async fn document_text(&self, params: DocumentTextParams) -> Result<DocumentTextResult> {
@@ -208,6 +248,7 @@ pub(crate) enum EditDelivery {
 
 #[derive(Debug, Deserialize)]
 pub struct InvalidMessageParams {
+    code: i64,
     reason: String,
 }
 
@@ -314,8 +355,16 @@ impl LanguageServer for Backend {
                 s.explanation_view = flag("explanationView");
                 s.status_view = flag("status");
                 s.work_done_progress = window.and_then(|w| w.work_done_progress).unwrap_or(false);
+                s.watch_files = params
+                    .capabilities
+                    .workspace
+                    .as_ref()
+                    .and_then(|w| w.did_change_watched_files.as_ref())
+                    .and_then(|d| d.dynamic_registration)
+                    .unwrap_or(false);
                 s.show_document = window.and_then(|w| w.show_document.as_ref()).is_some_and(|d| d.support);
                 s.edit_delivery = edit_delivery(&params.capabilities);
+                s.hierarchical_symbols = symbols::hierarchical(&params.capabilities);
                 s.encoding = encoding;
                 s.root = root;
                 s.file_layers = discovered.layers;
@@ -334,6 +383,8 @@ impl LanguageServer for Backend {
         self.report_problems(&problems).await;
         // Warm the connections so the first keystroke pays no TLS handshake.
         self.engine.upstream().registry.warm();
+        let watch_files = self.session().watch_files;
+        index::start(self, watch_files).await;
         // Save the local statistics now and then (and at shutdown).
         let engine = self.engine.clone();
         tokio::spawn(async move {
@@ -348,6 +399,7 @@ impl LanguageServer for Backend {
     }
 
     async fn shutdown(&self) -> Result<()> {
+        self.shut_down.store(true, Ordering::SeqCst);
         if let Err(e) = self.engine.inline.stats.save() {
             tracing::warn!("saving statistics: {e}");
         }
@@ -364,15 +416,27 @@ impl LanguageServer for Backend {
         let id = params.text_document;
         let uri = id.text_document_identifier.uri.0;
         let changes: Vec<_> = params.content_changes.into_iter().map(convert::change).collect();
-        guard_sync("didChange", || {
-            if let Err(e) = self.engine.change(&uri, id.version, &changes, enc) {
-                tracing::warn!("didChange: {e}");
-            }
+        let mut refused = None;
+        guard_sync("didChange", || match self.engine.change(&uri, id.version, &changes, enc) {
+            Err(e @ EngineError::Document(DocumentError::RefusedChange { .. })) => refused = Some(e.to_string()),
+            Err(e) => tracing::warn!("didChange: {e}"),
+            Ok(()) => {}
         });
+        if let Some(why) = refused {
+            self.report_refused_change(why).await;
+        }
     }
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
         guard_sync("didClose", || self.engine.close(&params.text_document.uri.0));
+    }
+
+    async fn did_save(&self, params: DidSaveTextDocumentParams) {
+        guard_sync("didSave", || index::saved(self, &params.text_document.uri));
+    }
+
+    async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
+        guard_sync("didChangeWatchedFiles", || index::files_changed(self, params));
     }
 
     async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
@@ -467,18 +531,30 @@ impl LanguageServer for Backend {
                         cached = answer.from_cache,
                         "inline answer"
                     );
-                    self.send_status("inline", Some(&answer), None).await;
+                    self.send_status_for(Some(&uri), "inline", Some(&answer), None).await;
                     let item = convert::inline_answer(&snapshot.doc, &answer, enc);
                     Ok(Some(InlineCompletionList { items: vec![item] }.into()))
                 }
                 InlineOutcome::Nothing { reason } => {
                     tracing::debug!("inline: nothing at {uri}:{offset}: {reason}");
+                    if self.engine.privacy_verdict(&uri).is_some_and(|v| !v.allows_upstream()) {
+                        self.send_status_for(Some(&uri), "inline", None, None).await;
+                    }
                     Ok(None)
                 }
                 InlineOutcome::Superseded => Err(Error::request_cancelled()),
             }
         })
         .await
+    }
+
+    async fn document_symbol(&self, params: DocumentSymbolParams) -> Result<Option<DocumentSymbolResponse>> {
+        let hierarchical = self.session().hierarchical_symbols;
+        guard(symbols::document_symbols(self, params, hierarchical)).await
+    }
+
+    async fn symbol(&self, params: WorkspaceSymbolParams) -> Result<Option<WorkspaceSymbolResponse>> {
+        guard(symbols::workspace_symbols(self, params)).await
     }
 
     async fn code_action(&self, params: CodeActionParams) -> Result<Option<Vec<CodeActionResponse>>> {
@@ -517,9 +593,10 @@ impl LanguageServer for Backend {
                 }
                 "switchboard.doctor" => {
                     let root = self.root();
-                    let report =
+                    let mut report =
                         crate::cli::doctor_report(&self.engine.config(), &self.engine.upstream(), root.as_deref())
                             .await;
+                    report.push_str(&crate::privacy::withheld_report(&self.engine.withheld_documents()));
                     Ok(Some(Value::String(report)))
                 }
                 other => Err(Error::invalid_params(format!(
@@ -532,16 +609,19 @@ impl LanguageServer for Backend {
     }
 }
 
-/// Serves LSP over stdin/stdout until the client says `exit` or closes the pipe.
-pub async fn serve(engine: Arc<Engine>) {
+/// Serves LSP over stdin/stdout until the client says `exit` or closes the pipe. Returns the
+/// process exit code the LSP spec asks for: 0 if `shutdown` came first, else 1.
+pub async fn serve(engine: Arc<Engine>) -> i32 {
     let (service, socket) = LspService::build(|client| Backend::new(client, engine))
         .custom_method("switchboard/documentText", Backend::document_text)
         .custom_method(transport::INVALID_MESSAGE, Backend::invalid_message)
         // tower-lsp-server has no handler of its own for the progress cancel button yet.
         .custom_method("window/workDoneProgress/cancel", Backend::progress_cancel)
         .finish();
-    Server::new(transport::guarded(tokio::io::stdin()), tokio::io::stdout(), socket)
-        .concurrency_level(8)
-        .serve(service)
-        .await;
+    let shut_down = service.inner().shut_down.clone();
+    let (input, output, flushed) = transport::wire(tokio::io::stdin(), tokio::io::stdout());
+    Server::new(input, output, socket).concurrency_level(8).serve(service).await;
+    // The last answers (to `shutdown`, say) are still on their way to stdout.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), flushed).await;
+    if shut_down.load(Ordering::SeqCst) { 0 } else { 1 }
 }

@@ -7,6 +7,7 @@
 //! degrades to plain text for that feature only, with the reason kept for `doctor`.
 
 mod grammars;
+pub mod outline;
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/queries.rs"));
 }
@@ -406,13 +407,32 @@ impl SyntaxTree {
 
     /// Definitions in the document (or in `range`).
     pub fn definitions(&self, rope: &Rope, range: Option<Range<usize>>) -> Vec<Definition> {
-        let Some(query) = self.lang.query(QueryKind::Definitions) else { return Vec::new() };
+        let mut out = Vec::new();
+        self.for_each_definition(rope, range, |kind, name, node| {
+            out.push(Definition {
+                name: slice(rope, name.byte_range()),
+                kind: kind.to_owned(),
+                range: node.byte_range(),
+                name_range: name.byte_range(),
+            });
+        });
+        out
+    }
+
+    /// Runs the definitions query over the document (or `range`) and calls
+    /// `f(kind, name node, definition node)` per match (`kind` without its `definition.` prefix).
+    pub fn for_each_definition(
+        &self,
+        rope: &Rope,
+        range: Option<Range<usize>>,
+        mut f: impl FnMut(&str, Node<'_>, Node<'_>),
+    ) {
+        let Some(query) = self.lang.query(QueryKind::Definitions) else { return };
         let names = query.capture_names();
         let mut cursor = QueryCursor::new();
         if let Some(r) = range {
             cursor.set_byte_range(r);
         }
-        let mut out = Vec::new();
         let mut matches = cursor.matches(query, self.tree.root_node(), RopeText(rope));
         while let Some(m) = matches.next() {
             let mut name = None;
@@ -425,21 +445,25 @@ impl SyntaxTree {
                 }
             }
             if let (Some(name), Some((kind, node))) = (name, def) {
-                out.push(Definition {
-                    name: slice(rope, name.byte_range()),
-                    kind: kind.trim_start_matches("definition.").to_owned(),
-                    range: node.byte_range(),
-                    name_range: name.byte_range(),
-                });
+                f(kind.trim_start_matches("definition."), name, node);
             }
         }
-        out
+    }
+
+    /// Byte ranges where this tree and `new` (a reparse of this edited tree) differ in structure.
+    pub fn changed_ranges(&self, new: &SyntaxTree) -> Vec<Range<usize>> {
+        self.tree.changed_ranges(&new.tree).map(|r| r.start_byte..r.end_byte).collect()
     }
 
     /// Byte ranges of import statements.
     pub fn imports(&self, rope: &Rope) -> Vec<Range<usize>> {
+        self.imports_in(rope, None)
+    }
+
+    /// Byte ranges of import statements that overlap `range` (all without one).
+    pub fn imports_in(&self, rope: &Rope, range: Option<Range<usize>>) -> Vec<Range<usize>> {
         let mut out = Vec::new();
-        self.for_each_capture(rope, QueryKind::Imports, None, |name, node| {
+        self.for_each_capture(rope, QueryKind::Imports, range, |name, node| {
             if name == "import" {
                 out.push(node.byte_range());
             }

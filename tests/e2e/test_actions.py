@@ -4,6 +4,8 @@ edits, streamed explanations, progress, cancellation, stale-edit safety, retries
 from __future__ import annotations
 
 import asyncio
+import functools
+import subprocess
 import time
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -12,6 +14,7 @@ import pytest
 
 from fakes import Reply
 from harness import textmodel
+from harness.env import clean_env
 
 SRC = ("use std::fmt;\n\nfn add(a: i32, b: i32) -> i32 {\n    let s = a + b;\n    s\n}\n\n"
        "fn other() -> i32 {\n    1\n}\n")
@@ -183,6 +186,76 @@ async def test_stale_edit_is_reanchored_when_only_the_rest_changed(launch, fake_
     tde = text_edit(await task)
     assert tde["textDocument"]["version"] == v == 2
     assert apply_text_edits(header + SRC, tde["edits"], s.encoding) == header + REFACTORED
+
+
+def at(line: int, character: int, end: tuple[int, int] | None = None) -> dict:
+    """An LSP range: a point, or (line, character) to `end`."""
+    el, ec = end or (line, character)
+    return {"start": {"line": line, "character": character}, "end": {"line": el, "character": ec}}
+
+
+# SRC's Refactor target is `fn add ... }`: lines 2 to 5, from `fn` to the closing brace.
+@pytest.mark.parametrize("where, typed, side", [
+    ("end", " // done", "end"),  # right after the closing brace
+    ("start", "pub ", "start"),  # right before `fn`
+])
+async def test_typing_against_the_target_is_a_conflict(launch, fake_anthropic, where, typed, side):
+    s, uri, task = await refactor_in_flight(launch, fake_anthropic)
+    pos = at(5, 1) if where == "end" else at(2, 0)
+    s.change(uri, [{"range": pos, "text": typed}])
+    with pytest.raises(Exception) as err:
+        await task
+    assert "the code changed while Claude was working; run the action again" in str(err.value)
+    assert f"typed right at the {side} of the code" in str(err.value), err.value
+    expected = SRC.replace("}\n\nfn other", "} // done\n\nfn other") if where == "end" else SRC.replace(
+        "fn add", "pub fn add")
+    assert (await s.document_text(uri))["text"] == expected, "the user's text is left alone"
+
+
+async def test_an_edit_overlapping_the_target_is_refused(launch, fake_anthropic):
+    s, uri, task = await refactor_in_flight(launch, fake_anthropic)
+    # Deletes the target's closing brace and the blank line after it.
+    s.change(uri, [{"range": at(5, 0, (7, 0)), "text": ""}])
+    with pytest.raises(Exception) as err:
+        await task
+    assert "was edited since it started" in str(err.value), err.value
+
+
+async def test_an_edit_elsewhere_below_still_reanchors(launch, fake_anthropic):
+    s, uri, task = await refactor_in_flight(launch, fake_anthropic)
+    v = s.change(uri, [{"range": at(8, 4, (8, 5)), "text": "2"}])
+    tde = text_edit(await task)
+    assert tde["textDocument"]["version"] == v
+    now = SRC.replace("    1\n", "    2\n")
+    assert apply_text_edits(now, tde["edits"], s.encoding) == REFACTORED.replace("    1\n", "    2\n")
+
+
+# -- line endings -------------------------------------------------------------------------------
+
+LINE_ANSWER = "```rust\nlet t = a;\nlet s = t + b;\n```"
+
+
+@pytest.mark.parametrize("name, text, expected", [
+    # CRLF: a one-line target that becomes two lines gets CRLF, not bare LF.
+    ("crlf", SRC.replace("\n", "\r\n"),
+     SRC.replace("let s = a + b;", "let t = a;\n    let s = t + b;").replace("\n", "\r\n")),
+    # Mostly CRLF with one LF line (line 8): the new line follows the document, line 8 keeps its LF.
+    ("mixed", SRC.replace("\n", "\r\n").replace("    1\r\n", "    1\n"),
+     SRC.replace("let s = a + b;", "let t = a;\n    let s = t + b;").replace("\n", "\r\n")
+     .replace("    1\r\n", "    1\n")),
+    # LF with a lone CR in a comment line: new lines are LF, the lone CR is untouched.
+    ("lone-cr", SRC.replace("fn other", "// a\rb\nfn other"),
+     SRC.replace("let s = a + b;", "let t = a;\n    let s = t + b;").replace("fn other", "// a\rb\nfn other")),
+])
+async def test_new_lines_take_the_documents_line_ending(launch, fake_anthropic, name, text, expected):
+    s = await launch(env=env(fake_anthropic))
+    uri = s.open("src/lib.rs", text)
+    fake_anthropic.script(Reply.text(LINE_ANSWER))
+    line = "    let s = a + b;"
+    resolved = await refactor(s, uri, at(3, 4, (3, len(line))))
+    tde = text_edit(resolved)
+    got = apply_text_edits(text, tde["edits"], s.encoding)
+    assert got == expected, (got, expected)
 
 
 async def test_cancel_mid_stream_closes_the_upstream_connection(launch, fake_anthropic):
@@ -398,6 +471,33 @@ async def test_cli_action_prints_a_diff_and_applies(run_cli, fake_anthropic, tmp
     assert r.returncode == 0, r.stderr
     assert f.read_text() == REFACTORED
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [], "no temp file left"
+
+
+def run_cli_bytes(binary: Path, cwd: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """`switchboard ARGS...` with stdout and stderr as bytes (run_cli decodes and folds CRLF)."""
+    home, xdg = cwd / "cli-home", cwd / "cli-xdg"
+    home.mkdir(exist_ok=True)
+    xdg.mkdir(exist_ok=True)
+    return subprocess.run([str(binary), *args], env=clean_env(home, xdg, env), cwd=str(cwd), capture_output=True,
+                          timeout=20, stdin=subprocess.DEVNULL)
+
+
+async def test_cli_action_on_a_crlf_file(switchboard_bin, fake_anthropic, tmp_path):
+    crlf = SRC.replace("\n", "\r\n").encode()
+    f = tmp_path / "lib.rs"
+    f.write_bytes(crlf)
+    fake_anthropic.script(Reply.text(LINE_ANSWER))
+    spot = f"{f}:4:5-4:18"
+    run = functools.partial(run_cli_bytes, switchboard_bin, tmp_path)
+    r = await asyncio.to_thread(run, "action", "refactor", spot, env=env(fake_anthropic))
+    assert r.returncode == 0, r.stderr
+    # The diff keeps the file's bytes in each line (CR included), one diff line per file line.
+    assert b"\n-    let s = a + b;\r\n+    let t = a;\r\n+    let s = t + b;\r\n" in r.stdout, r.stdout
+    assert b"\r\r" not in r.stdout and b"\r+" not in r.stdout and b"\r-" not in r.stdout
+    fake_anthropic.script(Reply.text(LINE_ANSWER))
+    r = await asyncio.to_thread(run, "action", "refactor", spot, "--apply", env=env(fake_anthropic))
+    assert r.returncode == 0, r.stderr
+    assert f.read_bytes() == crlf.replace(b"let s = a + b;", b"let t = a;\r\n    let s = t + b;")
 
 
 async def test_cli_explain_streams_to_stdout(run_cli, fake_anthropic, tmp_path):

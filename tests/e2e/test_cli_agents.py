@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from fakes import Reply
 from test_actions import (ANSWER, CURSOR_IN_ADD, EXPLANATION, REFACTORED, SRC, apply_text_edits, by_title,
                           text_edit)
 
@@ -186,3 +188,64 @@ async def test_untrusted_workspace_cannot_swap_the_agent_program(launch, agent, 
     assert result["text"] == EXPLANATION, "the user's own agent ran"
     assert not marker.exists(), "the workspace's program did not run"
     assert len(agent.calls()) == 1
+
+
+# -- trust: an untrusted workspace cannot make Switchboard run a program -------------------------
+
+UNTRUSTED_AGENTS = """
+[providers.claude]
+kind = "claude-cli"
+
+[providers.agent]
+kind = "codex-cli"
+model = "gpt-5.5"
+"""
+
+
+def agents_on_path(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """`claude` and `codex` executables first on PATH that only record that they ran."""
+    bin_dir, ran = tmp_path / "bin", tmp_path / "agents-ran"
+    bin_dir.mkdir()
+    for name in ("claude", "codex"):
+        exe = bin_dir / name
+        exe.write_text(f'#!/bin/sh\necho "{name} $*" >> "{ran}"\necho "9.9.9"\n')
+        exe.chmod(0o755)
+    return {"PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}"}, ran
+
+
+async def test_untrusted_workspace_cannot_add_an_agent_or_change_a_kind(launch, fake_anthropic, tmp_path):
+    path_env, ran = agents_on_path(tmp_path)
+    fake_anthropic.script(Reply.text(EXPLANATION))
+    s = await launch(env={**path_env, "ANTHROPIC_API_KEY": fake_anthropic.api_key,
+                          "ANTHROPIC_BASE_URL": fake_anthropic.base_url},
+                     workspace_files={"switchboard.toml": UNTRUSTED_AGENTS})
+    for setting in ("`providers.claude.kind` ignored", "`providers.agent` ignored"):
+        await s.wait_for_message(lambda m, x=setting: x in m.message and "not trusted" in m.message)
+    uri = s.open("src/lib.rs", SRC)
+    result = await s.execute("switchboard.runAction", [{"action": "explain", "uri": uri, "range": CURSOR_IN_ADD}])
+    assert result["text"] == EXPLANATION, "claude stayed the Anthropic API"
+    assert fake_anthropic.generation_requests, "the answer came from the API, not a program"
+    assert not ran.exists(), ran.read_text()
+    for setting in ("providers.claude.kind", "`providers.agent`"):
+        assert len([m for m in s.messages if setting in m.message]) == 1, "said once"
+    s.assert_alive()
+
+
+def test_doctor_runs_no_agent_an_untrusted_workspace_adds(run_cli, tmp_path):
+    path_env, ran = agents_on_path(tmp_path)
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "switchboard.toml").write_text(UNTRUSTED_AGENTS)
+    r = run_cli("doctor", cwd=ws, env=path_env, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "`providers.agent` ignored" in r.stdout and "`providers.claude.kind` ignored" in r.stdout, r.stdout
+    assert not ran.exists(), ran.read_text()
+
+    # Trusted, the same file does run them: the check above is not vacuous.
+    user = tmp_path / "cli-xdg" / "switchboard" / "config.toml"
+    user.parent.mkdir(parents=True, exist_ok=True)
+    user.write_text(f"trusted_workspaces = [{json.dumps(str(ws))}]\n")
+    r = run_cli("doctor", cwd=ws, env=path_env, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "ignored" not in r.stdout, r.stdout
+    assert ran.exists() and "--version" in ran.read_text()

@@ -17,11 +17,14 @@ async def test_doctor_checks_each_provider(run_cli, fake_openai, fake_anthropic)
     # The CLI blocks; the fakes live on this event loop.
     out = await asyncio.to_thread(run_cli, "doctor", env=env)
     text = out.stdout + out.stderr
-    assert out.returncode == 0, text
     codex = next(l for l in text.splitlines() if " codex:" in l)
     claude = next(l for l in text.splitlines() if " claude:" in l)
     assert codex.strip().startswith("ok"), codex
     assert claude.strip().startswith("FAIL") and "ANTHROPIC_API_KEY" in claude, claude
+    # The fake answered 401: this key really was rejected, and the actions have nobody else.
+    assert "rejected" in claude, claude
+    assert "ok   inline: served by codex" in text and "FAIL refactor" in text, text
+    assert out.returncode == 1, text
     assert "SECRET" not in text and openai.api_key not in text
 
 

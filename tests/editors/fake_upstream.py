@@ -27,11 +27,16 @@ import os
 COMPLETION = os.environ.get("FAKE_COMPLETION", "a + b")
 REFACTORED_RUST = "fn add(lhs: i32, rhs: i32) -> i32 {\n    lhs + rhs\n}"
 REFACTORED_PY = "def add(lhs, rhs):\n    return lhs + rhs"
+# A realistic answer (it shows in the README's screenshots); the editor tests look for MARKER in it.
 EXPLANATION = (
     "## What it does\n\n"
-    "FAKE-EXPLANATION: `add` returns the sum of its two arguments.\n\n"
-    "- It takes two integers.\n- It adds them.\n"
+    "`add` returns the sum of `a` and `b` as an `i32`; `main` calls it with `1` and `2` and prints `3`.\n\n"
+    "## Worth knowing\n\n"
+    "- `a + b` panics on overflow in debug builds and wraps in release builds. If the inputs can be large, "
+    "say which you want: `a.checked_add(b)` returns `None` on overflow, `a.wrapping_add(b)` wraps.\n"
+    "- It has no side effects, so it can be a `const fn` and be evaluated at compile time.\n"
 )
+EXPLANATION_MARKER = "checked_add"
 CURSOR_MARKERS = ("<CURSOR>", "<|cursor|>", "{{CURSOR}}", "<FILL_HERE>", "{{FILL_HERE}}", "<FILL>", "<HOLE>",
                   "<|fim_middle|>", "<fim_middle>")
 
@@ -151,7 +156,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.path.rstrip("/") in ("/health", "/healthz"):
             return self._send(200, b"ok", "text/plain")
         if self.path.startswith("/v1/models"):
-            models = ["gpt-5.4-mini", "gpt-5.3-codex", "claude-sonnet-5-5", "claude-opus-5", "claude-haiku-4-5"]
+            models = ["gpt-6-luna", "gpt-5.4-mini", "gpt-5.3-codex", "claude-sonnet-5-5", "claude-opus-5", "claude-haiku-5-5"]
             return self._send(200, {"object": "list", "data": [
                 {"id": m, "object": "model", "type": "model", "display_name": m, "created": 0, "owned_by": "fake"}
                 for m in models], "has_more": False, "first_id": models[0], "last_id": models[-1]})
@@ -178,7 +183,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def openai_responses(self, body):
         text = completion_for(body)
-        model = body.get("model", "gpt-5.4-mini")
+        model = body.get("model", "gpt-6-luna")
         resp = {"id": "resp_fake", "object": "response", "status": "in_progress", "model": model, "output": [],
                 "usage": None, "error": None, "incomplete_details": None}
         item = {"id": "msg_fake", "type": "message", "status": "completed", "role": "assistant",

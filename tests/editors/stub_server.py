@@ -20,7 +20,7 @@ import time
 
 COMPLETION = "a + b"
 REFACTORED = ["fn add(lhs: i32, rhs: i32) -> i32 {", "    lhs + rhs", "}"]
-EXPLANATION = "## What it does\n\nFAKE-EXPLANATION: `add` returns the sum of its two arguments.\n"
+EXPLANATION = "## What it does\n\n`add` returns the sum of `a` and `b`; use `a.checked_add(b)` to catch overflow.\n"
 
 
 class Conn:

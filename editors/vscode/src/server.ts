@@ -1,5 +1,6 @@
-// Finds the switchboard binary: the `switchboard.serverPath` setting, else `switchboard` on PATH,
-// else the binary bundled with the extension (<ext>/bin/switchboard).
+// Finds the switchboard binary: the `switchboard.serverPath` setting, else the binary bundled with
+// the extension (<ext>/bin/switchboard, in the platform .vsix: it matches the extension's version),
+// else `switchboard` on PATH.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -18,6 +19,22 @@ function isExecutable(file: string): boolean {
     }
     fs.accessSync(file, fs.constants.X_OK);
     return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Some unzip paths drop the executable bit of the bundled binary: restore it (ours to change). */
+function makeExecutable(file: string): boolean {
+  if (process.platform === 'win32') {
+    return false;
+  }
+  try {
+    if (!fs.statSync(file).isFile()) {
+      return false;
+    }
+    fs.chmodSync(file, 0o755);
+    return isExecutable(file);
   } catch {
     return false;
   }
@@ -64,17 +81,18 @@ export function resolveServer(context: vscode.ExtensionContext): ResolvedServer 
     }
     return { error: `switchboard.serverPath is set to "${configured}", which is not an executable file.` };
   }
+  const bundled = context.asAbsolutePath(path.join('bin', EXE));
+  if (isExecutable(bundled) || makeExecutable(bundled)) {
+    return { command: bundled, source: 'bundled' };
+  }
   const onPath = findOnPath();
   if (onPath) {
     return { command: onPath, source: 'PATH' };
   }
-  const bundled = context.asAbsolutePath(path.join('bin', EXE));
-  if (isExecutable(bundled)) {
-    return { command: bundled, source: 'bundled' };
-  }
   return {
     error:
-      'The switchboard server was not found: set "switchboard.serverPath", put `switchboard` on PATH ' +
-      '(cargo install --path . in the switchboard repository), or install an extension build that bundles it.',
+      'The switchboard server was not found: install the platform .vsix that bundles it ' +
+      '(editors/vscode/scripts/package-bundled.sh), put `switchboard` on PATH (cargo install --path . in the ' +
+      'switchboard repository), or set "switchboard.serverPath".',
   };
 }

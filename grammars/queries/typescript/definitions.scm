@@ -10,3 +10,4 @@
 (method_signature name: (property_identifier) @name) @definition.method
 (variable_declarator name: (identifier) @name value: [(arrow_function) (function_expression)]) @definition.function
 (program (lexical_declaration (variable_declarator name: (identifier) @name) @definition.constant))
+(public_field_definition name: (property_identifier) @name) @definition.member

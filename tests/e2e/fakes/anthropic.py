@@ -170,6 +170,9 @@ class FakeAnthropic(ScriptedFake):
                       headers: dict[str, str]) -> None:
         if reply.kind == "hang":
             return await self.serve_hang(conn)
+        if reply.kind == "endless_body":
+            req.status = reply.status
+            return await self.serve_endless_body(conn, reply, headers)
         if reply.kind in ("status", "json"):
             req.status = reply.status
             await conn.pause(reply.first_byte_delay_ms / 1000)
@@ -268,8 +271,12 @@ class FakeAnthropic(ScriptedFake):
         deltas = reply.deltas()
         if reply.kind != "text":
             deltas = deltas[: reply.after_chunks]
+        if reply.kind == "endless":
+            deltas = [reply.text]
         for d in deltas:
             emit("content_block_delta", index=index, delta={"type": "text_delta", "text": d})
+        if reply.kind == "endless":
+            return events, "repeat"
         if reply.kind == "error_mid_stream":
             typ = reply.error_type or "overloaded_error"
             msg = reply.error_message or DEFAULT_MESSAGES.get(typ, "Error")

@@ -198,6 +198,9 @@ class FakeOpenAI(ScriptedFake):
                       headers: dict[str, str]) -> None:
         if reply.kind == "hang":
             return await self.serve_hang(conn)
+        if reply.kind == "endless_body":
+            req.status = reply.status
+            return await self.serve_endless_body(conn, reply, headers)
         if reply.kind in ("status", "json"):
             req.status = reply.status
             await conn.pause(reply.first_byte_delay_ms / 1000)
@@ -346,6 +349,8 @@ class FakeOpenAI(ScriptedFake):
         deltas = reply.deltas()
         if reply.kind != "text":
             deltas = deltas[: reply.after_chunks]
+        if reply.kind == "endless":
+            deltas = [reply.text]
         events: list[bytes] = []
 
         def emit(type_: str, **fields: Any) -> None:
@@ -363,6 +368,8 @@ class FakeOpenAI(ScriptedFake):
         for d in deltas:
             extra = {"obfuscation": self.obfuscation(f"{rid}{len(events)}")} if obf else {}
             emit("response.output_text.delta", **loc, delta=d, logprobs=[], **extra)
+        if reply.kind == "endless":
+            return events, "repeat"
         if reply.kind == "error_mid_stream":
             return self._responses_error(events, emit, rid, body, reply)
         if reply.kind == "close_mid_stream":
@@ -414,6 +421,8 @@ class FakeOpenAI(ScriptedFake):
         deltas = reply.deltas()
         if reply.kind != "text":
             deltas = deltas[: reply.after_chunks]
+        if reply.kind == "endless":
+            deltas = [reply.text]
         events: list[bytes] = []
 
         def emit(choices: list[Any], usage: Any = None) -> None:
@@ -438,6 +447,8 @@ class FakeOpenAI(ScriptedFake):
             emit([choice({"role": "assistant", "content": "", "refusal": None}, None)])
         for d in deltas:
             emit([choice({"content": d} if chat else d, None)])
+        if reply.kind == "endless":
+            return events, "repeat"
         if reply.kind == "error_mid_stream":
             events.append(sse(None, {"error": {"message": reply.error_message or "The server had an error "
                                                "while processing your request. Sorry about that!",

@@ -24,6 +24,7 @@ from typing import Any
 @dataclass(frozen=True)
 class Reply:
     kind: str = "text"  # text | status | error_mid_stream | close_mid_stream | stall | hang | fixture | json
+    #                     | endless | endless_body
     text: str = ""
     chunks: int | tuple[str, ...] | None = None
     delay_ms: float = 0
@@ -99,6 +100,18 @@ class Reply:
     def slow_first_byte(cls, ms: float, text: str = "a + b", **kw) -> "Reply":
         """Nothing at all for `ms` milliseconds, then a normal stream."""
         return cls.text(text, first_byte_delay_ms=ms, **kw)
+
+    @classmethod
+    def endless(cls, text: str = "x ", delay_ms: float = 500, **kw) -> "Reply":
+        """200 stream that never finishes: the head, then the delta `text` every `delay_ms`,
+        forever (`text=""`: a drip of empty deltas)."""
+        return cls(kind="endless", text=text, delay_ms=delay_ms, **kw)
+
+    @classmethod
+    def endless_body(cls, status: int = 500, **kw) -> "Reply":
+        """A status line, then a body that never ends (pieces of one JSON string, as fast as the
+        client reads them)."""
+        return cls(kind="endless_body", status=status, **kw)
 
     @classmethod
     def hang(cls) -> "Reply":

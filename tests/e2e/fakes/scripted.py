@@ -18,7 +18,7 @@ from typing import Any
 from .http import Connection, FakeHTTPServer, RecordedRequest
 from .reply import Reply, split_for_writes
 
-# The repo's byte-exact copy of shared/reference/fixtures, so a clone alone runs the tests.
+# The repo's byte-exact wire-format captures (tests/fixtures), so a clone alone runs the tests.
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
 
@@ -89,7 +89,8 @@ class ScriptedFake(FakeHTTPServer):
     ) -> None:
         """Write a 200 SSE response, one chunk per event (or per piece with split_writes).
 
-        ending: "end" (terminating chunk), "abort" (socket reset), "stall" (wait for hang-up)."""
+        ending: "end" (terminating chunk), "abort" (socket reset), "stall" (wait for hang-up),
+        "repeat" (the last event again every `reply.delay_ms`, until the client hangs up)."""
         await conn.pause(reply.first_byte_delay_ms / 1000)
         await conn.send_head(
             200,
@@ -116,8 +117,22 @@ class ScriptedFake(FakeHTTPServer):
             conn.abort()
         elif ending == "stall":
             await conn.pause(3600)
+        elif ending == "repeat":
+            while True:
+                await conn.pause(max(reply.delay_ms, 1) / 1000)
+                await conn.send_chunk(events[-1])
         else:
             await conn.end_chunks()
+
+    async def serve_endless_body(self, conn: Connection, reply: Reply, headers: dict[str, str]) -> None:
+        """`reply.status` with a JSON body that never ends, until the client hangs up."""
+        await conn.send_head(reply.status, {"content-type": "application/json", "transfer-encoding": "chunked",
+                                            **headers, **reply.headers})
+        await conn.send_chunk(b'{"error":{"message":"')
+        piece = b"x" * 65536
+        while True:
+            await conn.send_chunk(piece)
+            await asyncio.sleep(0)
 
     async def serve_fixture(self, conn: Connection, reply: Reply, headers: dict[str, str]) -> None:
         raw = (fixtures_dir() / str(reply.fixture_name)).read_bytes()

@@ -249,7 +249,7 @@ def main():
         capture("4-explanation")
         assert not e.get("error"), f"explanation error: {e.get('error')}"
         assert e.get("float"), "explanation is not shown in a floating window"
-        assert "FAKE-EXPLANATION" in e["text"], f"explanation text: {e['text']!r}"
+        assert "checked_add" in e["text"], f"explanation text: {e['text']!r}"
         return f"title {e.get('title')!r}, {len(e['text'])} chars, first chunk {len(first['text'])} chars"
 
     check("code-action-explain-float", t_explain)

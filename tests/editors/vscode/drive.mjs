@@ -207,7 +207,7 @@ async function main() {
       await page.waitForTimeout(300);
       await shot(page, '4-explanation');
       if (s.error) throw new Error(`the explanation failed: ${s.error}`);
-      if (!s.text.includes('FAKE-EXPLANATION')) throw new Error(`panel text: ${JSON.stringify(s.text.slice(0, 200))}`);
+      if (!s.text.includes('checked_add')) throw new Error(`panel text: ${JSON.stringify(s.text.slice(0, 200))}`);
       return `${s.text.length} chars`;
     });
 

@@ -22,9 +22,20 @@ EXT_DIR="$REPO_ROOT/editors/vscode"
   if [ ! -d node_modules ] || [ package.json -nt node_modules/.package-lock.json ]; then
     if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
   fi
-  npm run --silent typecheck && npm run --silent lint && npm run --silent package
-) >"$ARTIFACTS/vscode-extension-build.log" 2>&1 || { tail -30 "$ARTIFACTS/vscode-extension-build.log" >&2; die "building the extension failed (typecheck, lint or package)"; }
-VSIX="$EXT_DIR/switchboard.vsix"
+  npm run --silent typecheck && npm run --silent lint && npm run --silent package:bundled
+) >"$ARTIFACTS/vscode-extension-build.log" 2>&1 || { tail -30 "$ARTIFACTS/vscode-extension-build.log" >&2; die "building the extension failed (typecheck, lint or package:bundled)"; }
+VSIX="$EXT_DIR/switchboard-linux-x64.vsix"
+# The platform .vsix must carry a working server and its licences: unpack it and ask that binary.
+CHECK=$(mktemp -d /tmp/switchboard-vsix.XXXXXX)
+python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' "$VSIX" "$CHECK"
+for f in extension/bin/switchboard extension/LICENSE-MIT extension/LICENSE-APACHE; do
+  [ -f "$CHECK/$f" ] || { rm -rf "$CHECK"; die "the .vsix lacks $f"; }
+done
+chmod +x "$CHECK/extension/bin/switchboard"
+got=$(cd "$REPO_ROOT" && env -u OPENAI_API_KEY -u ANTHROPIC_API_KEY "$CHECK/extension/bin/switchboard" complete tests/data/cart.py:18:22 2>/dev/null || true)
+rm -rf "$CHECK"
+[ "$got" = compute_tax ] || die "the server bundled in the .vsix answered '$got' instead of compute_tax"
+log "vsix: $(du -h "$VSIX" | cut -f1) with bin/switchboard (answers), LICENSE-MIT, LICENSE-APACHE"
 T2=$(now)
 
 WORK=$(mktemp -d /tmp/switchboard-vscode-e2e.XXXXXX)
