@@ -648,7 +648,9 @@ impl Engine {
         let open = self.open_files(&view.uri, view.lang);
         // Withheld documents give no snippets (`open_files` leaves them out) and no edits.
         let may_send = |uri: &str| self.docs.get(uri).is_some_and(|d| d.privacy.allows_upstream());
-        self.gather.inline(&src, &open, Some(index), &may_send, root.as_deref(), budget_tokens)
+        let family = view.lang.map(|l| index::family(l.id.as_str()));
+        let ws = context::workspace::SameFamily { index, family };
+        self.gather.inline(&src, &open, Some(&ws), &may_send, root.as_deref(), budget_tokens)
     }
 
     /// The other open documents of the same language family, most recently used first (cheap

@@ -144,6 +144,27 @@ impl Workspace for crate::index::Snapshot {
     }
 }
 
+/// The index restricted to one language family (the current file's): a Rust file's names are no
+/// context for TypeScript.
+pub struct SameFamily<'a> {
+    pub index: &'a crate::index::Snapshot,
+    pub family: Option<crate::index::Family>,
+}
+
+impl Workspace for SameFamily<'_> {
+    fn lookup(&self, name: &str) -> Vec<Def> {
+        let mut defs = Workspace::lookup(self.index, name);
+        if let Some(family) = self.family {
+            let key = |f: &str| crate::index::FileKey::from_path(std::path::Path::new(f));
+            defs.retain(|d| self.index.file(&key(&d.file)).and_then(|f| f.family) == Some(family));
+        }
+        defs
+    }
+    fn has_file(&self, file: &str) -> bool {
+        self.index.has_file(file)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
