@@ -34,7 +34,7 @@ fn request(prefix: String, suffix: String) -> ModelRequest {
 
 fn redaction(c: &mut Criterion) {
     let settings = Settings::default();
-    let clean = request(code(60), code(30));
+    let clean = request(code(70), code(30));
     assert!(clean.prefix.len() + clean.suffix.len() > 6000);
     c.bench_function("outbound: 6 KB inline prompt, no secret", |b| {
         b.iter(|| black_box(privacy::outbound(black_box(clean.clone()), &settings)))
@@ -42,7 +42,7 @@ fn redaction(c: &mut Criterion) {
     let secrets = "const STRIPE_KEY: &str = \"sk_live_51HxQ2eK8yTzP4mWvB7nR3cJ\";\n\
                    const GH: &str = \"ghp_aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dE3fG5\";\n\
                    let url = \"postgres://app:Tr0ub4dor-3@db:5432/app\";\n";
-    let dirty = request(format!("{secrets}{}", code(57)), code(30));
+    let dirty = request(format!("{secrets}{}", code(67)), code(30));
     c.bench_function("outbound: 6 KB inline prompt, 3 secrets", |b| {
         b.iter(|| black_box(privacy::outbound(black_box(dirty.clone()), &settings)))
     });
