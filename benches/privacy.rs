@@ -28,6 +28,7 @@ fn request(prefix: String, suffix: String) -> ModelRequest {
         stop: Vec::new(),
         cache_key: Some("switchboard:bench".into()),
         workdir: None,
+        parts: None,
     }
 }
 

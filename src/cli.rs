@@ -62,6 +62,22 @@ pub enum Command {
         #[arg(long, requires = "apply")]
         force: bool,
     },
+    /// Print what an inline completion at FILE:LINE:COL would send, every part labelled with where
+    /// it came from and its token count; sends nothing.
+    Context {
+        /// The place to complete, e.g. src/main.rs:12:9 (1-based; COL counts characters)
+        location: String,
+        /// Print JSON: the parts, the request as the format lays it out, the token total.
+        #[arg(long)]
+        json: bool,
+        /// Also open FILE as an editor tab would be (repeatable).
+        #[arg(long = "open", value_name = "FILE")]
+        open: Vec<PathBuf>,
+        /// Lay the prompt out in this format of prompts/ (qwen2.5-coder, starcoder2, infill, ...)
+        /// instead of the chat format.
+        #[arg(long, default_value = "instruct")]
+        format: String,
+    },
     /// Check the configuration, keys (set or not, never their values), providers and grammars.
     Doctor,
     /// Print local usage statistics: requests, cache hits, latency, tokens and estimated cost.
@@ -157,6 +173,108 @@ pub fn complete(location: &str, json: bool) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The workspace a file belongs to: the nearest folder above it with a `.git`, else the current one.
+pub fn workspace_root(file: &Path) -> PathBuf {
+    let found = file.ancestors().skip(1).find(|d| d.join(".git").exists());
+    found.map(Path::to_path_buf).or_else(|| std::env::current_dir().ok()).unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// `switchboard context FILE:LINE:COL`: the inline prompt the server would send there, built by
+/// the same engine (workspace, open tabs, budget), printed instead of sent.
+pub fn context(location: &str, json: bool, open: &[PathBuf], format: &str) -> anyhow::Result<()> {
+    let Some(format) = crate::context::format::by_name(format) else {
+        let names: Vec<&str> = crate::context::format::all().iter().map(|f| f.name.as_str()).collect();
+        bail!("no prompt format `{format}`; the formats are {}", names.join(", "));
+    };
+    let loc = parse_location(location)?;
+    let text = crate::files::read_text_lossy(&loc.file)?;
+    let path = std::fs::canonicalize(&loc.file).unwrap_or(loc.file.clone());
+    let root = workspace_root(&path);
+    let (config, problems) = load_config(Some(&root));
+    for p in &problems {
+        eprintln!("switchboard: config: {p}");
+    }
+    let engine = Engine::new(config);
+    engine.set_workspace(&root);
+    index_workspace(&engine, &root);
+    let open_file = |file: &Path, text: &str| {
+        let uri = crate::actions::edit::path_to_uri(file);
+        let lang = Languages::global().by_path(&uri).map(|l| l.id.clone()).unwrap_or_else(|| "plaintext".into());
+        engine.open(&uri, &lang, 0, text);
+        uri
+    };
+    for tab in open {
+        let tab_text = crate::files::read_text_lossy(tab)?;
+        open_file(&std::fs::canonicalize(tab).unwrap_or(tab.clone()), &tab_text);
+    }
+    let uri = open_file(&path, &text);
+    let (offset, inside) = engine.offset(&uri, Position::new(loc.line - 1, loc.column - 1), Encoding::Utf32)?;
+    if !inside {
+        bail!("{location} is past the end of the line or the file");
+    }
+    engine.wait_indexed();
+    // A file the privacy rules withhold, or one Switchboard is off for, sends nothing at all.
+    let (request, off) = engine.inline_request(&uri, offset)?;
+    let withheld = engine.privacy_verdict(&uri).filter(|v| !v.allows_upstream());
+    if withheld.is_some() || off {
+        let why = match &withheld {
+            Some(v) => format!("{}: {}", v.label().unwrap_or("withheld"), v.reason().unwrap_or("privacy rules")),
+            None => "Switchboard is off for this file".to_owned(),
+        };
+        if json {
+            println!("{}", serde_json::json!({ "location": location, "sent": false, "withheld": why, "parts": [] }));
+        } else {
+            println!("{location}: {why}. Nothing would be sent.");
+        }
+        return Ok(());
+    }
+    // What really goes: the request after redaction, and each redaction in it.
+    let (sent, redactions) =
+        crate::privacy::preview(&request, &crate::privacy::Settings::from_config(&engine.config()));
+    let Some(parts) = sent.parts.as_deref() else { bail!("no inline context at {location}") };
+    let report = crate::context::report::Report { location, system: &sent.system, parts, format };
+    if json {
+        let mut out = report.json();
+        out["redactions"] = redactions
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "part": r.part, "rule": r.rule, "start": r.range.start, "end": r.range.end,
+                    "placeholder": r.placeholder,
+                })
+            })
+            .collect();
+        println!("{out}");
+    } else {
+        print!("{}", report.text());
+        if !redactions.is_empty() {
+            println!("\n── redactions · {}", redactions.len());
+        }
+        for r in &redactions {
+            println!("{:?} bytes {}..{}: {} → {}", r.part, r.range.start, r.range.end, r.rule, r.placeholder);
+        }
+    }
+    Ok(())
+}
+
+/// Builds the workspace index the way the server does at `initialized`, and waits for the walk
+/// (bounded: a huge tree shows what was indexed by then). The context benchmark builds it the same way.
+pub fn index_workspace(engine: &Engine, root: &Path) {
+    const WALK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+    if !engine.config().index.enabled {
+        return;
+    }
+    engine.index_workspace(root);
+    let started = std::time::Instant::now();
+    while !engine.index_snapshot().stats.workspace_done {
+        if started.elapsed() > WALK_WAIT {
+            eprintln!("switchboard: the workspace index is still being built; the context shows what it has so far");
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
 
 /// The doctor's report, shared by `switchboard doctor` and the `switchboard.doctor` command: the

@@ -142,6 +142,10 @@ pub struct Engine {
     cache_key: RwLock<String>,
     /// Which files never go upstream, for this workspace and configuration.
     privacy: RwLock<Arc<privacy::Policy>>,
+    /// Prompt context state: recent edits, neighbour windows, definitions of open files.
+    pub gather: context::Gatherer,
+    /// The workspace root, as a path (prompts show files relative to it).
+    root: RwLock<Option<String>>,
 }
 
 /// The editor's accept signal (the inline item's command), as the engine needs it.
@@ -203,6 +207,8 @@ impl Engine {
             inline,
             cache_key: RwLock::new("switchboard:default".into()),
             privacy: RwLock::new(Arc::new(policy)),
+            gather: context::Gatherer::default(),
+            root: RwLock::new(None),
         }
     }
 
@@ -248,6 +254,7 @@ impl Engine {
         self.index.close(uri);
         self.docs.remove(uri);
         self.inline.forget_document(uri);
+        self.gather.forget(uri, &context::file_of(uri));
         self.hot.lock().unwrap_or_else(|p| p.into_inner()).retain(|u| u != uri);
     }
 
@@ -291,7 +298,9 @@ impl Engine {
     fn apply_change(&self, uri: &str, version: i32, changes: &[Change], enc: Encoding) -> Result<(), EngineError> {
         let mut entry = self.docs.get_mut(uri).ok_or_else(|| EngineError::UnknownDocument(uri.to_owned()))?;
         let state = entry.value_mut();
+        let before = state.doc.rope.clone();
         let edits = state.doc.apply(version, changes, enc)?;
+        self.gather.edits.record(uri, &before, &state.doc.rope, &edits);
         let too_big = state.doc.len_bytes() > crate::syntax::MAX_PARSE_BYTES;
         let long_line = changes.iter().any(|c| c.text.split('\n').any(|l| l.len() > index::LONG_LINE_BYTES));
         if (state.plain != too_big || (long_line && !state.plain)) && !state.doc.looks_binary() {
@@ -499,6 +508,7 @@ impl Engine {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         root.hash(&mut h);
         *self.cache_key.write().unwrap_or_else(|p| p.into_inner()) = format!("switchboard:{:016x}", h.finish());
+        *self.root.write().unwrap_or_else(|p| p.into_inner()) = Some(root.to_string_lossy().into_owned());
     }
 
     fn view(state: &DocState) -> DocView {
@@ -580,18 +590,8 @@ impl Engine {
     ) -> Prepared {
         let config = self.config();
         let index = self.index.snapshot();
-        let path = view.uri.strip_prefix("file://").unwrap_or(&view.uri).to_owned();
-        let key = FileKey::from_uri(&view.uri);
-        let src = context::Source {
-            path: &path,
-            language: &view.language_id,
-            rope: &view.rope,
-            syntax: view.syntax.as_ref(),
-            key: &key,
-            family: view.lang.map(|l| index::family(l.id.as_str())),
-            offset,
-        };
-        let ctx = context::inline(&src, &index, config.completion.max_prompt_tokens);
+        let ctx = self.inline_context(view, &index, offset, config.completion.max_prompt_tokens);
+        let path = ctx.parts.path.clone();
         let single = shape == crate::completion::postprocess::Shape::SingleLine;
         let system = format!(
             "{INLINE_SYSTEM} {}",
@@ -615,8 +615,64 @@ impl Engine {
             stop: Vec::new(),
             cache_key: Some(self.cache_key.read().unwrap_or_else(|p| p.into_inner()).clone()),
             workdir: None,
+            parts: Some(Arc::new(ctx.parts)),
         };
         Prepared { request, shape, indent }
+    }
+
+    /// The prompt context for a completion at `offset` of `view`: what [`Engine::prepare`] sends.
+    pub fn inline_context(
+        &self,
+        view: &DocView,
+        index: &index::Snapshot,
+        offset: usize,
+        budget_tokens: usize,
+    ) -> context::InlineContext {
+        let root = self.root.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let file = &context::file_of(&view.uri);
+        let path = context::shown(root.as_deref(), &view.uri);
+        let key = FileKey::from_uri(&view.uri);
+        let repo = root.as_deref().and_then(|r| r.rsplit('/').find(|s| !s.is_empty())).unwrap_or("");
+        let src = context::Source {
+            uri: &view.uri,
+            file,
+            path: &path,
+            repo,
+            language: &view.language_id,
+            lang: view.lang,
+            rope: &view.rope,
+            syntax: view.syntax.as_ref(),
+            symbols: index.file(&key),
+            offset,
+        };
+        let open = self.open_files(&view.uri, view.lang);
+        // Withheld documents give no snippets (`open_files` leaves them out) and no edits.
+        let may_send = |uri: &str| self.docs.get(uri).is_some_and(|d| d.privacy.allows_upstream());
+        let family = view.lang.map(|l| index::family(l.id.as_str()));
+        let ws = context::workspace::SameFamily { index, family };
+        self.gather.inline(&src, &open, Some(&ws), &may_send, root.as_deref(), budget_tokens)
+    }
+
+    /// The other open documents of the same language family, most recently used first (cheap
+    /// clones), for prompt context.
+    fn open_files(&self, uri: &str, lang: Option<&'static LanguageInfo>) -> Vec<context::OpenFile> {
+        let hot = self.hot.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let family = |l: &'static LanguageInfo| index::family(l.id.as_str());
+        let mut out: Vec<context::OpenFile> = self
+            .docs
+            .iter()
+            .filter(|e| e.key() != uri && !e.plain && e.privacy.allows_upstream())
+            .filter(|e| lang.is_none() || e.lang.map(family) == lang.map(family))
+            .map(|e| context::OpenFile {
+                uri: e.key().clone(),
+                version: e.doc.version,
+                rope: e.doc.rope.clone(),
+                syntax: if e.syntax_stale { None } else { e.syntax.clone() },
+                lang: e.lang,
+            })
+            .collect();
+        out.sort_by_key(|o| (hot.iter().position(|h| *h == o.uri).unwrap_or(usize::MAX), o.uri.clone()));
+        out
     }
 
     /// Ghost text (or the popup's model item, with `Task::Complete`) at `req.offset`.

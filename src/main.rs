@@ -40,6 +40,7 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Some(Command::Context { location, json, open, format }) => cli::context(&location, json, &open, &format),
         Some(Command::Action { name, location, apply, force }) => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(switchboard::actions::cli::run(&name, &location, apply, force))

@@ -177,6 +177,7 @@ pub fn build(input: &PromptInput<'_>) -> ModelRequest {
         stop: Vec::new(),
         cache_key: Some("switchboard:actions".to_owned()),
         workdir: None,
+        parts: None,
     }
 }
 

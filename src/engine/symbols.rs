@@ -1,5 +1,6 @@
 //! Symbols from the tree-sitter definitions: one document's outline (LSP documentSymbol, the MCP
-//! `symbols` tool) and a relaxed search over the open documents (LSP workspace/symbol).
+//! `symbols` tool) and a relaxed search over the open documents and the workspace index (LSP
+//! workspace/symbol).
 
 use super::{Engine, EngineError};
 use crate::{
@@ -93,6 +94,27 @@ impl Engine {
                 }
             }
         }
+        // Files on disk that are not open come from the workspace index: it keeps their
+        // definitions' lines, not their text, so a hit spans the start of its line.
+        let open: std::collections::HashSet<crate::index::FileKey> =
+            self.docs.iter().map(|e| crate::index::FileKey::from_uri(e.key())).collect();
+        let index = self.index_snapshot();
+        for def in index.search(query, limit.saturating_mul(2)) {
+            let Some(path) = def.file.as_path().filter(|_| !open.contains(&def.file)) else { continue };
+            let Some(score) = outline::matches(&def.name, query) else { continue };
+            let at = Position::new(u32::try_from(def.line).unwrap_or(u32::MAX), 0);
+            hits.push((
+                score,
+                SymbolMatch {
+                    uri: crate::actions::edit::path_to_uri(path),
+                    name: def.name.clone(),
+                    kind: def.query_kind.clone(),
+                    container: def.container.clone(),
+                    range: (at, at),
+                    name_range: (at, at),
+                },
+            ));
+        }
         hits.sort_by(|(a, x), (b, y)| {
             a.cmp(b).then(x.name.len().cmp(&y.name.len())).then_with(|| (&x.uri, x.range.0).cmp(&(&y.uri, y.range.0)))
         });
@@ -128,6 +150,28 @@ mod tests {
         assert_eq!(hits[0].name_range.0, Position::new(1, 8));
         assert_eq!(hits[1].uri, "file:///b.rs");
         assert_eq!(engine.workspace_symbols("", 2, Encoding::Utf16).len(), 2, "the limit holds");
+    }
+
+    #[test]
+    fn files_on_disk_are_found_through_the_index() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("billing.py"), "def compute_invoice_total(items):\n    return 0\n").unwrap();
+        let engine = Engine::default();
+        engine.index_workspace(dir.path());
+        engine.wait_indexed();
+        // The walk runs on its own thread; wait for its result to reach the snapshot.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let hits = loop {
+            let hits = engine.workspace_symbols("invoice_total", 10, Encoding::Utf16);
+            if !hits.is_empty() || std::time::Instant::now() > deadline {
+                break hits;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        assert_eq!(hits.len(), 1, "{hits:?}");
+        assert_eq!(hits[0].name, "compute_invoice_total");
+        assert!(hits[0].uri.ends_with("/billing.py"), "{}", hits[0].uri);
+        assert_eq!(hits[0].range.0, Position::new(0, 0));
     }
 
     #[test]

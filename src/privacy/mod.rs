@@ -99,6 +99,15 @@ pub fn outbound(mut req: ModelRequest, settings: &Settings) -> Outbound {
         record(part, text.as_str(), reds, false, 0);
         *text = out;
     }
+    // The FIM formats lay out the context's labelled parts themselves: the same texts as `context`,
+    // so they get the same placeholders (not listed twice).
+    if let Some(parts) = req.parts.take() {
+        let mut parts = std::sync::Arc::unwrap_or_clone(parts);
+        for item in &mut parts.items {
+            item.text = redact_text(&item.text).0;
+        }
+        req.parts = Some(std::sync::Arc::new(parts));
+    }
     let (out, reds) = redact_text(req.user.as_str());
     record(Part::User, req.user.as_str(), reds, true, 0);
     req.user = out;
@@ -123,6 +132,11 @@ pub fn outbound(mut req: ModelRequest, settings: &Settings) -> Outbound {
             record(Part::Suffix, joined.as_str(), after, true, cursor);
             req.prefix = out.get(..new_cursor).unwrap_or_default().to_owned();
             req.suffix = out.get(new_cursor..).unwrap_or_default().to_owned();
+            if let Some(parts) = req.parts.as_mut() {
+                let parts = std::sync::Arc::make_mut(parts);
+                parts.prefix.clone_from(&req.prefix);
+                parts.suffix.clone_from(&req.suffix);
+            }
         }
     }
     for stop in &mut req.stop {
@@ -307,6 +321,7 @@ mod tests {
             stop: Vec::new(),
             cache_key: None,
             workdir: None,
+            parts: None,
         }
     }
 
@@ -321,6 +336,26 @@ mod tests {
         assert_eq!(out.request.suffix, "\"\ny = 2\n");
         assert_eq!(out.redactions.len(), 1);
         assert_eq!(out.redactions[0].part, Part::Prefix);
+    }
+
+    #[test]
+    fn the_context_parts_fim_formats_render_are_redacted_too() {
+        let key = "ghp_PARTaB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dE3";
+        let mut req = inline("x = ", "");
+        let item = crate::context::Part {
+            kind: crate::context::PartKind::Neighbour,
+            source: "b.py:1-2".into(),
+            path: "b.py".into(),
+            text: format!("TOKEN = \"{key}\"\n"),
+            tokens: 12,
+        };
+        req.context = item.text.clone();
+        req.parts = Some(std::sync::Arc::new(crate::context::Parts { items: vec![item], ..Default::default() }));
+        let out = outbound(req, &Settings::default());
+        let parts = out.request.parts.as_deref().unwrap();
+        assert!(!parts.items[0].text.contains(key), "{}", parts.items[0].text);
+        assert_eq!(parts.items[0].text, out.request.context);
+        assert_eq!(out.redactions.len(), 1, "the parts repeat the context: listed once");
     }
 
     #[test]

@@ -190,6 +190,10 @@ pub struct ProviderConfig {
     pub verbosity: Option<String>,
     /// Anthropic `thinking` object; `false` omits it (models without adaptive thinking).
     pub thinking: Option<serde_json::Value>,
+    /// Inline prompt layout, a file of `prompts/` (`qwen2.5-coder`, `starcoder2`, `deepseek-coder`,
+    /// `codestral`, `plain`, `infill`, `instruct`); unset: chosen by the model name, else the
+    /// protocol's own.
+    pub prompt_format: Option<String>,
     /// Extra request body fields, merged over the generated body.
     #[serde(default)]
     pub extra: serde_json::Map<String, serde_json::Value>,
@@ -216,6 +220,7 @@ impl ProviderConfig {
             reasoning_effort: None,
             verbosity: None,
             thinking: None,
+            prompt_format: None,
             extra: serde_json::Map::new(),
             headers: BTreeMap::new(),
         }

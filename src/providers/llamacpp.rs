@@ -8,6 +8,7 @@ use super::error::ProviderError;
 use super::http::{Check, Codec, HttpProvider};
 use super::sse::{Decoder, parse_json};
 use super::{ModelRequest, ProviderKind, StreamEvent, Usage};
+use crate::context::format::{self, Rendered};
 
 /// llama-server's native `/infill` format.
 pub struct Infill;
@@ -27,7 +28,17 @@ impl Codec for Infill {
             "stream": true,
             "cache_prompt": true,
         });
-        if !req.context.is_empty() {
+        let parts = req.parts.as_deref().filter(|_| !(req.prefix.is_empty() && req.suffix.is_empty()));
+        let rendered =
+            format::for_request(cfg.prompt_format.as_deref(), &cfg.model, "infill", parts, &req.prefix, &req.suffix);
+        if let Some((_, Rendered::Infill { extra, .. })) = rendered {
+            // One chunk per file the context draws on; llama-server lays them out with the model's
+            // own repo-level tokens.
+            let chunks: Vec<Value> = extra.into_iter().map(|(f, t)| json!({"filename": f, "text": t})).collect();
+            if !chunks.is_empty() {
+                body["input_extra"] = Value::Array(chunks);
+            }
+        } else if !req.context.is_empty() {
             body["input_extra"] = json!([{"filename": req.path, "text": req.context}]);
         }
         if req.prefix.is_empty() && req.suffix.is_empty() {

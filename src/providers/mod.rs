@@ -93,6 +93,9 @@ pub struct ModelRequest {
     pub cache_key: Option<String>,
     /// Where a local agent (claude-cli, codex-cli) runs: the workspace root, else the file's folder.
     pub workdir: Option<std::path::PathBuf>,
+    /// Inline: the labelled context parts, for prompt formats that lay them out themselves (FIM
+    /// templates, llama.cpp `input_extra`; see `context::format`). `None` for actions.
+    pub parts: Option<std::sync::Arc<crate::context::Parts>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,6 +8,7 @@ use super::error::ProviderError;
 use super::http::{Check, Codec, HttpProvider};
 use super::sse::{Decoder, Framing, parse_json};
 use super::{ModelRequest, ProviderKind, StreamEvent, Usage, prompt};
+use crate::context::format::{self, Kind, Rendered};
 
 /// Ollama's native `/api/generate` format.
 pub struct Generate;
@@ -27,7 +28,20 @@ impl Codec for Generate {
             options["stop"] = json!(req.stop);
         }
         let mut body = json!({"model": cfg.model, "stream": true, "options": options});
-        if fim {
+        let parts = req.parts.as_deref().filter(|_| fim);
+        let rendered =
+            format::for_request(cfg.prompt_format.as_deref(), &cfg.model, "plain", parts, &req.prefix, &req.suffix);
+        if let Some((f, Rendered::Text(raw))) = rendered.clone().filter(|(f, _)| f.kind == Kind::Fim) {
+            // Our own FIM tokens: Ollama must not wrap them in the model's template again.
+            body["prompt"] = json!(raw);
+            body["raw"] = json!(true);
+            let mut stop = req.stop.clone();
+            stop.extend(f.stop.iter().cloned());
+            body["options"]["stop"] = json!(stop);
+        } else if let Some((_, Rendered::Split { prompt, suffix })) = rendered {
+            body["prompt"] = json!(prompt);
+            body["suffix"] = json!(suffix);
+        } else if fim {
             let mut p = req.context.clone();
             if !p.is_empty() && !p.ends_with('\n') {
                 p.push('\n');

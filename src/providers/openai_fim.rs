@@ -7,6 +7,7 @@ use super::config::ProviderConfig;
 use super::http::{Check, Codec, HttpProvider};
 use super::openai_chat::ChunkDecoder;
 use super::{ModelRequest, ProviderKind, prompt};
+use crate::context::format::{self, Kind, Rendered};
 
 /// The legacy Completions format, with `suffix`.
 pub struct Fim;
@@ -17,29 +18,43 @@ impl Codec for Fim {
     const KIND: ProviderKind = ProviderKind::OpenaiFim;
     type Decoder = ChunkDecoder;
 
-    /// The raw prefix (context first) as `prompt`, the code after the cursor as `suffix`.
+    /// The raw prefix (context first) as `prompt`, the code after the cursor as `suffix`; with a
+    /// FIM prompt format (`prompt_format`, or one the model name picks), the whole raw FIM prompt.
     fn request(cfg: &ProviderConfig, req: &ModelRequest) -> (&'static str, Value) {
-        let (prefix, suffix) = if req.prefix.is_empty() && req.suffix.is_empty() {
-            (prompt::with_context(req), String::new())
+        let fim = !(req.prefix.is_empty() && req.suffix.is_empty());
+        let parts = req.parts.as_deref().filter(|_| fim);
+        let rendered =
+            format::for_request(cfg.prompt_format.as_deref(), &cfg.model, "plain", parts, &req.prefix, &req.suffix);
+        let mut stop = req.stop.clone();
+        let raw = rendered.clone().filter(|(f, _)| f.kind == Kind::Fim);
+        let (prefix, suffix) = if let Some((f, Rendered::Text(raw))) = raw {
+            stop.extend(f.stop.iter().cloned());
+            (raw, None)
+        } else if let Some((_, Rendered::Split { prompt, suffix })) = rendered {
+            (prompt, Some(suffix))
+        } else if !fim {
+            (prompt::with_context(req), Some(String::new()))
         } else {
             let mut p = req.context.clone();
             if !p.is_empty() && !p.ends_with('\n') {
                 p.push('\n');
             }
             p.push_str(&req.prefix);
-            (p, req.suffix.clone())
+            (p, Some(req.suffix.clone()))
         };
         let max = req.max_output_tokens.or(cfg.max_output_tokens).unwrap_or(128);
         let mut body = json!({
             "model": cfg.model,
             "prompt": prefix,
-            "suffix": suffix,
             "max_tokens": max,
             "stream": true,
             "stream_options": {"include_usage": true},
         });
-        if !req.stop.is_empty() {
-            body["stop"] = json!(req.stop.iter().take(4).collect::<Vec<_>>());
+        if let Some(suffix) = suffix {
+            body["suffix"] = json!(suffix);
+        }
+        if !stop.is_empty() {
+            body["stop"] = json!(stop.iter().take(4).collect::<Vec<_>>());
         }
         ("/completions", body)
     }

@@ -52,6 +52,7 @@ pub(crate) fn request(task: super::Task) -> ModelRequest {
         stop: vec![],
         cache_key: Some("switchboard:abc".into()),
         workdir: None,
+        parts: None,
     }
 }
 

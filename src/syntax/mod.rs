@@ -53,6 +53,42 @@ struct LanguageEntry {
     line_comment: Option<String>,
     #[serde(default)]
     standalone: Vec<String>,
+    #[serde(default)]
+    modules: ModuleRules,
+}
+
+/// How a language's import paths map to workspace files (`[language.modules]`), for prompt context.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModuleRules {
+    /// Between the segments of a module path: "." (Python), "::" (Rust), "/" (JS/TS).
+    #[serde(default)]
+    pub separator: String,
+    /// File names a module may live in; `{}` is its path with `/` between segments.
+    #[serde(default)]
+    pub files: Vec<String>,
+    /// First segments meaning the package root, the current module and its parent.
+    #[serde(default)]
+    pub root: Vec<String>,
+    #[serde(default)]
+    pub current: Vec<String>,
+    #[serde(default)]
+    pub parent: Vec<String>,
+    /// Files whose directory is the package root (Rust: lib.rs, main.rs).
+    #[serde(default)]
+    pub root_files: Vec<String>,
+    /// Files that are their directory's module (mod.rs, __init__.py).
+    #[serde(default)]
+    pub index_files: Vec<String>,
+    /// Leading dots are relative to the importing package (Python).
+    #[serde(default)]
+    pub leading_dots: bool,
+    /// Specifiers are paths relative to the importing file when they start with `.` (JS/TS).
+    #[serde(default)]
+    pub path_like: bool,
+    /// Extensions a specifier may spell that the file does not have (`./x.js` for `x.ts`).
+    #[serde(default)]
+    pub strip: Vec<String>,
 }
 
 /// The four query kinds, by file name under `grammars/queries/<lang>/`.
@@ -91,6 +127,7 @@ pub struct LanguageInfo {
     /// Node kinds that parse on their own even when nested (a Rust `function_item` in an `impl`):
     /// the syntax gate may check a completion inside one without reparsing the whole file.
     pub standalone: Vec<String>,
+    pub modules: ModuleRules,
     pub grammar_name: Option<String>,
     queries_dir: String,
     grammar: Option<tree_sitter::Language>,
@@ -195,6 +232,7 @@ impl Languages {
                     extensions: entry.extensions,
                     line_comment: entry.line_comment,
                     standalone: entry.standalone,
+                    modules: entry.modules,
                     grammar_name: entry.grammar,
                     grammar,
                     queries: OnceLock::new(),
