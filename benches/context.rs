@@ -25,6 +25,7 @@ use switchboard::{
     context::{self, report::Report},
     documents::{Change, Encoding, Position},
     engine::Engine,
+    index::{FileKey, FileSymbols, SymbolKind},
     syntax::{LanguageInfo, Languages, SyntaxTree},
 };
 use tree_sitter::{Query, QueryCursor};
@@ -106,11 +107,13 @@ fn cases(repo: &Path, lang: &'static LanguageInfo) -> Vec<Case> {
             Some((f.clone(), text, rope, tree))
         })
         .collect();
-    // Functions and methods by name, with the file and signature of each definition.
+    // Functions and methods by name, with the file and signature of each definition. Signatures
+    // come from the one extractor the product has (the index's): everything before the body.
     let mut defs: HashMap<String, Vec<(PathBuf, String)>> = HashMap::new();
     for (f, _, rope, tree) in &parsed {
-        for d in context::workspace::definitions(&f.to_string_lossy(), rope, tree) {
-            if matches!(d.kind.as_str(), "function" | "method") {
+        let symbols = FileSymbols::build(FileKey::from_path(f), None, Some(lang), rope, Some(tree), false);
+        for d in symbols.definitions {
+            if matches!(d.kind, SymbolKind::Function | SymbolKind::Method) {
                 defs.entry(d.name.clone()).or_default().push((f.clone(), d.signature.clone()));
             }
         }

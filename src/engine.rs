@@ -32,12 +32,17 @@ pub use symbols::{DocumentOutline, SymbolMatch};
 /// source, so keeping all 200 files of a large workspace parsed would cost gigabytes; the others
 /// keep their text (their symbols live in the index) and are reparsed on demand.
 const HOT_TREES: usize = 8;
-/// On the typing path (inline and popup completions), documents larger than this do not wait for
-/// their reparse: tree-sitter's incremental reparse grows with the number of top-level items and
-/// takes milliseconds on files of this size (15 ms on a 100,000-line one). They are served from
-/// the edited tree — every node already moved to where the edits put its text, only the structure
-/// at the edit itself is out of date — while a background thread reparses.
-const DEFER_REPARSE_BYTES: usize = 512 * 1024;
+/// Open documents considered for neighbour snippets: the most recently used, as Copilot does.
+/// With thousands of documents open, a request looks at these and no others.
+const NEIGHBOUR_TABS: usize = 20;
+/// On the typing path (inline and popup completions), a document whose last reparse took longer
+/// than this does not wait for the next one: tree-sitter's incremental reparse grows with the
+/// number of top-level items (14 ms on a flat 20,000-line file, 15 ms on a 100,000-line one). It
+/// is served from the edited tree — every node already moved to where the edits put its text, only
+/// the structure at the edit itself is out of date — while a background thread reparses.
+const SYNC_REPARSE_BUDGET: std::time::Duration = std::time::Duration::from_millis(1);
+/// Before a document's reparse has been timed, the guess: larger than this is slow.
+const DEFER_REPARSE_BYTES: usize = 64 * 1024;
 /// How long a document's privacy verdict is trusted before the rules (and `.switchboardignore`
 /// files on disk) are consulted again.
 const PRIVACY_RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
@@ -54,8 +59,10 @@ pub struct DocState {
     /// No tree yet (the indexer parses a new document and hands its tree over) or it was dropped
     /// to save memory; the next reader parses from scratch.
     syntax_dropped: bool,
-    /// A background reparse of this document is running (see [`DEFER_REPARSE_BYTES`]).
+    /// A background reparse of this document is running (see [`SYNC_REPARSE_BUDGET`]).
     reparse_pending: bool,
+    /// How long the last parse or reparse of this document took.
+    parse_cost: Option<std::time::Duration>,
     /// Opened and not parsed yet: the indexer is parsing it and hands its tree over, so a large
     /// document does not start a second full parse of its own meanwhile.
     awaiting_index: bool,
@@ -79,6 +86,7 @@ impl DocState {
             syntax_stale: false,
             syntax_dropped: !plain && lang.is_some_and(|l| l.has_grammar()),
             reparse_pending: false,
+            parse_cost: None,
             awaiting_index: !plain && lang.is_some_and(|l| l.has_grammar()),
             plain,
             privacy: Verdict::Allowed,
@@ -91,23 +99,33 @@ impl DocState {
         FileKey::from_uri(&self.doc.uri)
     }
 
+    /// Whether bringing the tree up to date is cheap enough for the typing path to wait for it.
+    fn reparse_is_cheap(&self) -> bool {
+        match self.parse_cost {
+            Some(cost) => cost <= SYNC_REPARSE_BUDGET,
+            None => self.doc.len_bytes() <= DEFER_REPARSE_BYTES,
+        }
+    }
+
     /// Brings the syntax tree up to date with the text.
     fn ensure_parsed(&mut self) {
+        if !self.syntax_dropped && !self.syntax_stale {
+            return;
+        }
+        let started = Instant::now();
         if self.syntax_dropped {
             self.syntax_dropped = false;
             self.syntax_stale = false;
             self.syntax = self.lang.and_then(|l| SyntaxTree::parse(l, &self.doc.rope));
-            return;
+        } else {
+            self.syntax_stale = false;
+            if let Some(tree) = &mut self.syntax
+                && !tree.reparse(&self.doc.rope)
+            {
+                self.syntax = None;
+            }
         }
-        if !self.syntax_stale {
-            return;
-        }
-        self.syntax_stale = false;
-        if let Some(tree) = &mut self.syntax
-            && !tree.reparse(&self.doc.rope)
-        {
-            self.syntax = None;
-        }
+        self.parse_cost = Some(started.elapsed());
     }
 }
 
@@ -137,12 +155,14 @@ pub struct Engine {
     upstream: RwLock<Upstream>,
     /// Documents whose syntax trees are alive, most recent first (at most [`HOT_TREES`]).
     hot: Arc<Mutex<VecDeque<String>>>,
+    /// The most recently used documents, most recent first (at most [`NEIGHBOUR_TABS`]).
+    recent: Mutex<VecDeque<String>>,
     pub inline: InlineEngine,
     /// `prompt_cache_key` for this workspace, so the provider's cache buckets its requests together.
     cache_key: RwLock<String>,
     /// Which files never go upstream, for this workspace and configuration.
     privacy: RwLock<Arc<privacy::Policy>>,
-    /// Prompt context state: recent edits, neighbour windows, definitions of open files.
+    /// Prompt context state: recent edits, neighbour windows, import bindings.
     pub gather: context::Gatherer,
     /// The workspace root, as a path (prompts show files relative to it).
     root: RwLock<Option<String>>,
@@ -204,6 +224,7 @@ impl Engine {
             config: RwLock::new(Arc::new(config)),
             upstream: RwLock::new(upstream),
             hot,
+            recent: Mutex::default(),
             inline,
             cache_key: RwLock::new("switchboard:default".into()),
             privacy: RwLock::new(Arc::new(policy)),
@@ -254,13 +275,22 @@ impl Engine {
         self.index.close(uri);
         self.docs.remove(uri);
         self.inline.forget_document(uri);
-        self.gather.forget(uri, &context::file_of(uri));
+        self.gather.forget(uri);
         self.hot.lock().unwrap_or_else(|p| p.into_inner()).retain(|u| u != uri);
+        self.recent.lock().unwrap_or_else(|p| p.into_inner()).retain(|u| u != uri);
     }
 
     /// Marks `uri` as recently used and drops the syntax tree of the least recently used document
     /// beyond [`HOT_TREES`]. Must not be called while holding a `docs` entry.
     fn touch(&self, uri: &str) {
+        {
+            let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            if recent.front().is_none_or(|u| u != uri) {
+                recent.retain(|u| u != uri);
+                recent.push_front(uri.to_owned());
+                recent.truncate(NEIGHBOUR_TABS + 1);
+            }
+        }
         let evicted = {
             let mut hot = self.hot.lock().unwrap_or_else(|p| p.into_inner());
             if hot.front().is_some_and(|u| u == uri) {
@@ -330,9 +360,9 @@ impl Engine {
         Ok(entry.value().clone())
     }
 
-    /// A snapshot for the typing path: like [`Engine::snapshot`], except that a large document with
-    /// pending edits is returned with its edited, not yet reparsed tree while a background thread
-    /// reparses it (see [`DEFER_REPARSE_BYTES`]). Without a tokio runtime it reparses in place.
+    /// A snapshot for the typing path: like [`Engine::snapshot`], except that a document whose
+    /// reparse is slow is returned with its edited, not yet reparsed tree while a background
+    /// thread reparses it (see [`SYNC_REPARSE_BUDGET`]). Without a tokio runtime it reparses in place.
     pub fn snapshot_for_typing(&self, uri: &str) -> Result<DocState, EngineError> {
         self.touch(uri);
         let mut entry = self.docs.get_mut(uri).ok_or_else(|| EngineError::UnknownDocument(uri.to_owned()))?;
@@ -341,10 +371,10 @@ impl Engine {
         Ok(entry.value().clone())
     }
 
-    /// Reparses `state` now, or for a large document starts a background reparse (at most one at a
+    /// Reparses `state` now when that is cheap, or starts a background reparse (at most one at a
     /// time) and leaves the edited tree in place.
     fn parse_for_typing(&self, uri: &str, state: &mut DocState) {
-        let large = state.doc.len_bytes() > DEFER_REPARSE_BYTES;
+        let large = !state.reparse_is_cheap();
         if large && state.awaiting_index {
             return; // the indexer's tree is on its way
         }
@@ -471,13 +501,16 @@ fn reparse_in_background(
     version: i32,
 ) {
     let fresh = tree.is_none();
+    let started = Instant::now();
     let parsed = match tree {
         Some(mut t) => t.reparse(rope).then_some(t),
         None => lang.and_then(|l| SyntaxTree::parse(l, rope)),
     };
+    let cost = started.elapsed();
     let Some(mut entry) = docs.get_mut(uri) else { return };
     let state = entry.value_mut();
     state.reparse_pending = false;
+    state.parse_cost = Some(cost);
     if state.doc.version != version {
         return;
     }
@@ -653,26 +686,20 @@ impl Engine {
         self.gather.inline(&src, &open, Some(&ws), &may_send, root.as_deref(), budget_tokens)
     }
 
-    /// The other open documents of the same language family, most recently used first (cheap
-    /// clones), for prompt context.
+    /// The other open documents of the same language family that may be sent, most recently used
+    /// first, at most [`NEIGHBOUR_TABS`] (cheap clones), for neighbour snippets.
     fn open_files(&self, uri: &str, lang: Option<&'static LanguageInfo>) -> Vec<context::OpenFile> {
-        let hot = self.hot.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let family = |l: &'static LanguageInfo| index::family(l.id.as_str());
-        let mut out: Vec<context::OpenFile> = self
-            .docs
+        recent
             .iter()
-            .filter(|e| e.key() != uri && !e.plain && e.privacy.allows_upstream())
+            .filter(|u| *u != uri)
+            .filter_map(|u| self.docs.get(u))
+            .filter(|e| !e.plain && e.privacy.allows_upstream())
             .filter(|e| lang.is_none() || e.lang.map(family) == lang.map(family))
-            .map(|e| context::OpenFile {
-                uri: e.key().clone(),
-                version: e.doc.version,
-                rope: e.doc.rope.clone(),
-                syntax: if e.syntax_stale { None } else { e.syntax.clone() },
-                lang: e.lang,
-            })
-            .collect();
-        out.sort_by_key(|o| (hot.iter().position(|h| *h == o.uri).unwrap_or(usize::MAX), o.uri.clone()));
-        out
+            .take(NEIGHBOUR_TABS)
+            .map(|e| context::OpenFile { uri: e.key().clone(), version: e.doc.version, rope: e.doc.rope.clone() })
+            .collect()
     }
 
     /// Ghost text (or the popup's model item, with `Task::Complete`) at `req.offset`.
@@ -728,7 +755,7 @@ impl Engine {
         if state.doc.version == a.version {
             // The editor has not sent the edit yet: apply it to a copy (a large document's tree is
             // only edited, as on the typing path).
-            let reparse = !view.syntax_behind && len <= DEFER_REPARSE_BYTES;
+            let reparse = !view.syntax_behind && state.reparse_is_cheap();
             view.splice(start, end, &a.text, reparse);
         } else if cursor > len || crate::syntax::slice(&view.rope, start..cursor) != a.text {
             return; // The document moved on in another way: nothing sensible to prefetch.

@@ -13,7 +13,7 @@
 
 pub mod edits;
 pub mod format;
-pub mod imports;
+pub use crate::syntax::imports;
 pub mod neighbours;
 pub mod report;
 pub mod resolve;
@@ -329,8 +329,6 @@ pub struct OpenFile {
     pub uri: String,
     pub version: i32,
     pub rope: Rope,
-    pub syntax: Option<SyntaxTree>,
-    pub lang: Option<&'static LanguageInfo>,
 }
 
 /// The file key of a URI: its (percent-decoded) path for `file://` URIs, the URI itself otherwise.
@@ -354,17 +352,14 @@ pub fn shown(root: Option<&str>, file_or_uri: &str) -> String {
 const MAX_CACHED_IMPORTS: usize = 128;
 
 /// What context gathering remembers between requests: the recent-edit ring, neighbour windows
-/// per file version, import bindings per import block, definitions per open-file version.
+/// per file version, import bindings per import block. Definitions are the index's: nothing here
+/// parses a whole file.
 #[derive(Debug, Default)]
 pub struct Gatherer {
     pub edits: edits::RecentEdits,
     pub windows: neighbours::WindowCache,
     imports: Mutex<HashMap<u64, Arc<Vec<Binding>>>>,
-    defs: Mutex<HashMap<String, Versioned<Arc<Vec<Def>>>>>,
 }
-
-/// A value computed from one version of a document.
-type Versioned<T> = (i32, T);
 
 impl Gatherer {
     /// The bindings of a file's import statements (the symbol index's), parsed once per distinct
@@ -389,35 +384,9 @@ impl Gatherer {
         bindings
     }
 
-    /// The definitions of an open file at `version`, extracted once per version.
-    pub fn definitions(
-        &self,
-        file: &str,
-        version: i32,
-        rope: &Rope,
-        syntax: Option<&SyntaxTree>,
-        lang: Option<&'static LanguageInfo>,
-    ) -> Arc<Vec<Def>> {
-        if let Some((v, d)) = self.defs.lock().unwrap_or_else(|p| p.into_inner()).get(file)
-            && *v == version
-        {
-            return d.clone();
-        }
-        let parsed;
-        let tree = match syntax {
-            Some(t) => Some(t),
-            None => {
-                parsed = lang.and_then(|l| SyntaxTree::parse(l, rope));
-                parsed.as_ref()
-            }
-        };
-        let defs = Arc::new(tree.map(|t| workspace::definitions(file, rope, t)).unwrap_or_default());
-        self.defs.lock().unwrap_or_else(|p| p.into_inner()).insert(file.to_owned(), (version, defs.clone()));
-        defs
-    }
-
-    /// The context for a completion in `src`, from the workspace index (when there is one), the
-    /// other open documents (definitions, neighbour snippets) and the recent edits of documents
+    /// The context for a completion in `src`, from the workspace index (definitions of open and
+    /// on-disk files, when there is one), the other open documents (neighbour snippets) and the
+    /// recent edits of documents
     /// `may_send` allows, within [`GATHER_DEADLINE`]. `open` must hold only documents that may be
     /// sent.
     pub fn inline(
@@ -431,12 +400,6 @@ impl Gatherer {
     ) -> InlineContext {
         let imports = self.imports(src.lang, &src.import_texts());
         let show = |f: &str| shown(root, f);
-        let open_defs: Vec<Arc<Vec<Def>>> = open
-            .iter()
-            .map(|o| self.definitions(&file_of(&o.uri), o.version, &o.rope, o.syntax.as_ref(), o.lang))
-            .collect();
-        let open_ws = workspace::OpenFiles::new(&open_defs, open.iter().map(|o| file_of(&o.uri)));
-        let layered = workspace::Layered { open: &open_ws, index };
         let tabs: Vec<neighbours::Tab<'_>> = open
             .iter()
             .map(|o| neighbours::Tab {
@@ -450,15 +413,14 @@ impl Gatherer {
         // The optional sources (neighbour snippets) share what is left of the deadline.
         let deadline = Instant::now() + GATHER_DEADLINE;
         let sources =
-            Sources { workspace: Some(&layered), imports: &imports, tabs: &tabs, edits: &edits, deadline, show: &show };
+            Sources { workspace: index, imports: &imports, tabs: &tabs, edits: &edits, deadline, show: &show };
         inline(src, &sources, budget_tokens)
     }
 
     /// Forgets what was cached of a closed document.
-    pub fn forget(&self, uri: &str, file: &str) {
+    pub fn forget(&self, uri: &str) {
         self.windows.forget(uri);
         self.edits.forget(uri);
-        self.defs.lock().unwrap_or_else(|p| p.into_inner()).remove(file);
     }
 }
 
@@ -468,7 +430,6 @@ mod tests {
 
     use super::*;
     use crate::syntax::Languages;
-    use workspace::OpenFiles;
 
     struct Doc {
         rope: Rope,
@@ -486,21 +447,19 @@ mod tests {
         Doc { rope, syntax, symbols, lang }
     }
 
-    /// Context at `$0` of `fixture` (file `w/src/main.<ext>`), with `others` as the workspace.
+    /// Context at `$0` of `fixture` (file `/w/src/main.<ext>`), with `others` as the workspace.
     fn build(lang: &str, fixture: &str, others: &[(&str, &str)], budget: usize) -> InlineContext {
         let offset = fixture.find("$0").expect("cursor");
         let d = doc(lang, &fixture.replace("$0", ""));
         let g = Gatherer::default();
-        let defs: Vec<Arc<Vec<Def>>> = others
-            .iter()
-            .map(|(file, text)| {
-                let o = doc(lang, text);
-                g.definitions(file, 1, &o.rope, o.syntax.as_ref(), Some(o.lang))
-            })
-            .collect();
-        let ws = OpenFiles::new(&defs, others.iter().map(|(f, _)| f.to_string()));
+        let ws = crate::index::Snapshot::of(others.iter().map(|(file, text)| {
+            let rope = Rope::from_str(text);
+            let syntax = SyntaxTree::parse(d.lang, &rope);
+            let key = crate::index::FileKey::from_path(std::path::Path::new(file));
+            FileSymbols::build(key, None, Some(d.lang), &rope, syntax.as_ref(), false)
+        }));
         let imports = g.imports(Some(d.lang), &d.symbols.imports.iter().map(|i| i.text.clone()).collect::<Vec<_>>());
-        let show = |f: &str| f.strip_prefix("w/").unwrap_or(f).to_owned();
+        let show = |f: &str| f.strip_prefix("/w/").unwrap_or(f).to_owned();
         let sources = Sources {
             workspace: Some(&ws),
             imports: &imports,
@@ -510,11 +469,11 @@ mod tests {
             show: &show,
         };
         let ext = d.lang.extensions[0].clone();
-        let file = format!("w/src/main.{ext}");
+        let file = format!("/w/src/main.{ext}");
         let src = Source {
             uri: "file:///w/src/main",
             file: &file,
-            path: &file[2..],
+            path: &file[3..],
             repo: "w",
             language: lang,
             lang: Some(d.lang),
@@ -532,7 +491,7 @@ mod tests {
             "rust",
             "use crate::cart::Cart;\n\nfn main() {\n    let c = Cart::new();\n    let t = total_price(&c$0);\n}\n",
             &[(
-                "w/src/cart.rs",
+                "/w/src/cart.rs",
                 "pub fn total_price(cart: &Cart) -> u32 {\n    0\n}\npub struct Cart {\n    items: u32,\n}\n",
             )],
             1500,
@@ -557,8 +516,8 @@ mod tests {
             "python",
             "from .signing import sign\n\ndef run(value):\n    return sign($0",
             &[
-                ("w/src/signing.py", "def sign(value, key, *, salt=b'x', sep=b'.'):\n    pass\n"),
-                ("w/src/other/sign.py", "def sign(data):\n    pass\n"),
+                ("/w/src/signing.py", "def sign(value, key, *, salt=b'x', sep=b'.'):\n    pass\n"),
+                ("/w/src/other/sign.py", "def sign(data):\n    pass\n"),
             ],
             1500,
         );
@@ -569,7 +528,7 @@ mod tests {
 
     #[test]
     fn consecutive_keystrokes_share_the_whole_header() {
-        let others = [("w/src/cart.rs", "pub fn total_price(cart: &Cart, rate: u32) -> u32 {\n    0\n}\n")];
+        let others = [("/w/src/cart.rs", "pub fn total_price(cart: &Cart, rate: u32) -> u32 {\n    0\n}\n")];
         let a = build("rust", "fn main() {\n    let t = total_price(&c, ra$0);\n}\n", &others, 1500);
         let b = build("rust", "fn main() {\n    let t = total_price(&c, rat$0);\n}\n", &others, 1500);
         assert!(a.context.contains("total_price(cart: &Cart, rate: u32)"));

@@ -383,7 +383,8 @@ fn extract_definitions(tree: &SyntaxTree, rope: &Rope, file: &FileKey, range: Op
 
 /// A definition's head: from its decorators or `export`/`const` wrapper to the start of its body
 /// (the whole parameter list, return type, generics and `where` clause included), or the whole
-/// item when it has no body.
+/// item when it has no body. This is the one place signatures are made: the index, prompts,
+/// actions, MCP and the context benchmark all read them from here.
 fn signature(node: Node<'_>, rope: &Rope) -> String {
     let mut outer = node;
     while let Some(p) = outer.parent() {
@@ -398,10 +399,8 @@ fn signature(node: Node<'_>, rope: &Rope) -> String {
     let start = outer.start_byte();
     let end = body.map_or(outer.end_byte(), |b| b.start_byte()).max(start);
     let end = end.min(start + MAX_SIGNATURE_BYTES);
-    let text = slice(rope, start..end);
-    let text = text.trim_end();
-    let text = text.strip_suffix("=>").map(str::trim_end).unwrap_or(text);
-    text.to_owned()
+    // An arrow function keeps its `=>`: without it `const f = (a): T` reads as a typed constant.
+    slice(rope, start..end).trim_end().to_owned()
 }
 
 pub fn is_word_char(c: char) -> bool {
@@ -468,7 +467,7 @@ mod tests {
         assert_eq!(def(&s, "f").signature, "@cached\ndef f(a, b={'k': 1}, *, c: int = 2) -> dict:");
 
         let s = build("typescript", "export const add = (a: number, b = { x: 1 }): number => {\n  return a;\n};\n");
-        assert_eq!(def(&s, "add").signature, "export const add = (a: number, b = { x: 1 }): number");
+        assert_eq!(def(&s, "add").signature, "export const add = (a: number, b = { x: 1 }): number =>");
     }
 
     #[test]

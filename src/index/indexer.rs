@@ -29,6 +29,8 @@ const KEPT_TREES: usize = 2;
 /// The overlay is folded into a new base when it holds more files than this (or an eighth of
 /// the base), so merging stays amortised linear while lookups consult few overlay files.
 const MIN_COMPACTION: usize = 64;
+/// Files read ahead of the workspace walk when a document opens: those its imports name.
+const MAX_IMPORTED_FILES: usize = 24;
 
 /// Called with each tree the indexer parses for an open document (at open and after each
 /// batch of edits), so the engine can take it instead of parsing again.
@@ -69,7 +71,16 @@ enum Msg {
         skipped: usize,
         done: bool,
     },
+    /// The workspace being indexed: the files an opened document imports are read at once.
+    Workspace(Workspace),
     Flush(mpsc::SyncSender<()>),
+}
+
+/// What the indexer needs to read a file on its own, ahead of the walk.
+struct Workspace {
+    root: PathBuf,
+    max_file_bytes: u64,
+    keep: Arc<workspace::Keep>,
 }
 
 /// The handle the engine holds: send updates, read snapshots.
@@ -98,6 +109,7 @@ impl Index {
             overlay: HashMap::new(),
             trees: VecDeque::new(),
             stats: IndexStats::default(),
+            workspace: None,
         };
         if let Err(e) = std::thread::Builder::new().name("switchboard-index".into()).spawn(move || state.run(rx)) {
             tracing::error!(
@@ -145,6 +157,8 @@ impl Index {
             return;
         }
         let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let ws = Workspace { root: root.to_owned(), max_file_bytes: settings.max_file_bytes, keep: keep.clone() };
+        let _ = tx.send(Msg::Workspace(ws));
         let (root, settings) = (root.to_owned(), settings.clone());
         let spawned = std::thread::Builder::new().name("switchboard-walk".into()).spawn(move || {
             workspace::build(&root, &settings, &*keep, &mut |ev| {
@@ -188,6 +202,7 @@ struct Indexer {
     /// Open documents that keep a tree, most recent first.
     trees: VecDeque<FileKey>,
     stats: IndexStats,
+    workspace: Option<Workspace>,
 }
 
 impl Indexer {
@@ -228,6 +243,9 @@ impl Indexer {
                 }
                 let symbols = Arc::new(symbols);
                 self.overlay.insert(key.clone(), Some(symbols.clone()));
+                if let Some(t) = &tree {
+                    self.read_imported(&key, t, &rope);
+                }
                 self.open.insert(key.clone(), OpenDoc { lang, rope, tree, symbols, plain });
                 self.keep_tree(&key);
             }
@@ -240,14 +258,20 @@ impl Indexer {
                 } else {
                     update(doc, version, &rope, &edits)
                 };
+                let imports_changed =
+                    symbols.imports.iter().map(|i| &i.text).ne(doc.symbols.imports.iter().map(|i| &i.text));
                 doc.rope = rope;
                 doc.symbols = Arc::new(symbols);
-                let had_tree = doc.tree.is_some();
-                if let Some(t) = &doc.tree {
+                let tree = doc.tree.clone();
+                if let Some(t) = &tree {
                     (self.on_parsed)(&uri, version, t.clone());
                 }
                 self.overlay.insert(key.clone(), Some(doc.symbols.clone()));
-                if had_tree {
+                if let Some(t) = tree {
+                    if imports_changed {
+                        let rope = doc.rope.clone();
+                        self.read_imported(&key, &t, &rope);
+                    }
                     self.keep_tree(&key);
                 }
             }
@@ -278,10 +302,52 @@ impl Indexer {
                     self.compact();
                 }
             }
+            Msg::Workspace(ws) => self.workspace = Some(ws),
             Msg::Flush(_) => {}
         }
         if self.overlay.len() > MIN_COMPACTION.max(self.base.len() / 8) {
             self.compact();
+        }
+    }
+
+    /// Reads the workspace files that `key`'s imports name and the index does not have yet, so
+    /// that a file opened while the walk is still running (the first file of a session) already
+    /// sees the definitions it imports in the snapshot that publishes it.
+    fn read_imported(&mut self, key: &FileKey, tree: &SyntaxTree, rope: &Rope) {
+        let Some(ws) = &self.workspace else { return };
+        let Some(from) = key.as_path().filter(|p| p.starts_with(&ws.root)) else { return };
+        let rules = &tree.lang.modules;
+        let from = from.to_string_lossy();
+        let exists = |f: &str| {
+            let p = Path::new(f);
+            p.starts_with(&ws.root) && p.is_file()
+        };
+        let mut wanted: Vec<String> = Vec::new();
+        for b in crate::syntax::imports::bindings(tree, rope, 64) {
+            for module in [b.module.clone(), b.module_of_local(rules)] {
+                for f in crate::syntax::imports::module_files(rules, &from, &module, &exists) {
+                    if !wanted.contains(&f) {
+                        wanted.push(f);
+                    }
+                }
+            }
+        }
+        let mut read = Vec::new();
+        for f in wanted {
+            let path = PathBuf::from(f);
+            let k = FileKey::from_path(&path);
+            if self.disk.contains_key(&k) || self.open.contains_key(&k) || !(ws.keep)(&path) {
+                continue;
+            }
+            if read.len() >= MAX_IMPORTED_FILES {
+                break;
+            }
+            if let Some(symbols) = workspace::read_symbols(&path, ws.max_file_bytes) {
+                read.push((k, Arc::new(symbols)));
+            }
+        }
+        for (key, symbols) in read {
+            self.apply(Msg::Disk { key, symbols: Some(symbols) });
         }
     }
 
@@ -367,4 +433,44 @@ fn coalesce(batch: Vec<Msg>) -> Vec<Msg> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::syntax::Languages;
+
+    fn write(root: &Path, rel: &str, text: &str) -> PathBuf {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// A document opened before the walk reaches its imports: the files it imports are read at
+    /// once (here the walk reads nothing at all), privacy rules still apply.
+    #[test]
+    fn an_opened_document_brings_in_the_files_it_imports() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        write(&root, "pkg/__init__.py", "");
+        write(&root, "pkg/signing.py", "def sign(value, key, *, salt=b'x'):\n    pass\n");
+        write(&root, "pkg/secret.py", "def token():\n    pass\n");
+        write(&root, "pkg/unrelated.py", "def other():\n    pass\n");
+        let main = write(&root, "pkg/main.py", "from .signing import sign\nfrom .secret import token\n\nsign(\n");
+        let index = Index::default();
+        let secret = root.join("pkg/secret.py");
+        let keep: Arc<workspace::Keep> = Arc::new(move |p: &Path| p != secret);
+        index.index_workspace(&root, &IndexConfig { max_files: 0, ..IndexConfig::default() }, keep);
+        let text = std::fs::read_to_string(&main).unwrap();
+        let uri = crate::actions::edit::path_to_uri(&main);
+        let lang = Languages::global().by_id("python");
+        index.open(&uri, lang, 1, Rope::from_str(&text), false);
+        index.flush();
+        let snap = index.snapshot();
+        let sign: Vec<&str> = snap.lookup("sign").map(|d| d.signature.as_str()).collect();
+        assert_eq!(sign, ["def sign(value, key, *, salt=b'x'):"]);
+        assert_eq!(snap.lookup("token").count(), 0, "a withheld file is never read");
+        assert_eq!(snap.lookup("other").count(), 0, "only what the imports name");
+    }
 }

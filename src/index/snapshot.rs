@@ -108,6 +108,14 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// A snapshot of just these files (the CLI's one-shot runs, benchmarks and tests); the server
+    /// gets its snapshots from the indexer.
+    pub fn of(files: impl IntoIterator<Item = FileSymbols>) -> Snapshot {
+        let base = Base::build(files.into_iter().map(Arc::new));
+        let stats = IndexStats { files: base.len(), ..IndexStats::default() };
+        Snapshot { base: Arc::new(base), stats, ..Snapshot::default() }
+    }
+
     /// A file's symbols, open or on disk.
     pub fn file(&self, key: &FileKey) -> Option<&FileSymbols> {
         match self.overlay.get(key) {

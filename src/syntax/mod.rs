@@ -7,6 +7,7 @@
 //! degrades to plain text for that feature only, with the reason kept for `doctor`.
 
 mod grammars;
+pub mod imports;
 pub mod outline;
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/queries.rs"));

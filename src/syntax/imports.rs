@@ -233,14 +233,16 @@ fn join(a: &str, b: &str) -> String {
     }
 }
 
-/// Resolves `.` and `..` segments; a path that climbs above the root is dropped (empty).
+/// Resolves `.` and `..` segments; a path that climbs above the root is dropped (empty). An
+/// absolute path stays absolute.
 fn normalize(path: &str) -> String {
-    let mut out: Vec<&str> = Vec::new();
+    let absolute = path.starts_with('/');
+    let mut out: Vec<&str> = if absolute { vec![""] } else { Vec::new() };
     for seg in path.split('/') {
         match seg {
             "" | "." => {}
             ".." => {
-                if out.pop().is_none() {
+                if out.pop().is_none_or(str::is_empty) {
                     return String::new();
                 }
             }
@@ -347,5 +349,30 @@ mod tests {
         assert_eq!(module_files(ts, "source/core/Ky.ts", "../utils/merge.js", &exists), ["source/utils/merge.ts"]);
         assert_eq!(module_files(ts, "source/index.ts", "./core/Ky", &exists), ["source/core/Ky.ts"]);
         assert!(module_files(ts, "source/index.ts", "react", &exists).is_empty());
+    }
+
+    /// The server's files are absolute paths: they stay absolute, and `..` never climbs past `/`.
+    #[test]
+    fn absolute_paths_stay_absolute() {
+        let files = [
+            "/w/src/pkg/__init__.py",
+            "/w/src/pkg/encoding.py",
+            "/w/source/utils/merge.ts",
+            "/w/src/lib.rs",
+            "/w/src/parse.rs",
+        ];
+        let exists = |p: &str| files.contains(&p);
+        let rules = |id: &str| &Languages::global().by_id(id).unwrap().modules;
+        let py = rules("python");
+        assert_eq!(module_files(py, "/w/src/pkg/signer.py", ".encoding", &exists), ["/w/src/pkg/encoding.py"]);
+        assert_eq!(module_files(py, "/w/src/pkg/sub/x.py", "..encoding", &exists), ["/w/src/pkg/encoding.py"]);
+        let ts = rules("typescript");
+        assert_eq!(
+            module_files(ts, "/w/source/core/Ky.ts", "../utils/merge.js", &exists),
+            ["/w/source/utils/merge.ts"]
+        );
+        assert!(module_files(ts, "/w/a.ts", "../../../../etc/passwd", &|_| true).is_empty());
+        let rs = rules("rust");
+        assert_eq!(module_files(rs, "/w/src/a/b.rs", "crate::parse", &exists), ["/w/src/parse.rs"]);
     }
 }

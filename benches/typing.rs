@@ -1,0 +1,267 @@
+//! The typing path from outside (issue 10): the release binary over stdio, an editor typing into
+//! it, a fake OpenAI upstream on 127.0.0.1 that answers at once (so what is measured is the
+//! server, not the model). Each keystroke is a `didChange` followed by the requests an editor
+//! sends for it; a request's latency runs from the write of its frame to the read of its answer.
+//!
+//! Scenarios (the issue's goals in brackets):
+//! - a 100,000-line Rust file [every request after the first < 50 ms];
+//! - a 7 MB one-line minified JavaScript file [< 50 ms];
+//! - 10,000 open documents, typing in a small one [< 50 ms];
+//! - 1 kHz typing on a 20,000-line file, requests pipelined without waiting [p99 < 20 ms].
+//!
+//! Run with `cargo bench --bench typing`. Prints p50/p99/max per scenario and request kind; the
+//! figures are recorded in BENCHMARKS.md ("Typing path").
+
+mod common;
+
+use std::{
+    collections::HashMap,
+    path::Path,
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use common::{
+    fake_openai::FakeOpenAi,
+    lsp::{Lsp, binary},
+    rust_source,
+};
+use serde_json::{Value, json};
+
+/// Latencies of one request kind in one scenario.
+#[derive(Default)]
+struct Latencies {
+    first: Option<Duration>,
+    rest: Vec<Duration>,
+}
+
+impl Latencies {
+    fn push(&mut self, d: Duration) {
+        if self.first.is_none() { self.first = Some(d) } else { self.rest.push(d) }
+    }
+
+    fn line(&mut self, what: &str, goal: &str) -> String {
+        self.rest.sort();
+        let at =
+            |q: f64| self.rest.get(((self.rest.len().max(1) - 1) as f64 * q) as usize).copied().unwrap_or_default();
+        let ms = |d: Duration| format!("{:.2}", d.as_secs_f64() * 1000.0);
+        format!(
+            "| {what} | {} | {} | **{}** | {} | {} | {goal} |",
+            self.rest.len(),
+            self.first.map(ms).unwrap_or_default(),
+            ms(at(0.5)),
+            ms(at(0.99)),
+            ms(self.rest.last().copied().unwrap_or_default()),
+        )
+    }
+}
+
+struct Session {
+    lsp: Lsp,
+    _dir: tempfile::TempDir,
+    next_id: u64,
+    version: i32,
+}
+
+impl Session {
+    fn start(bin: &Path, fake: &FakeOpenAi) -> Session {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sub = |name: &str| {
+            let p = dir.path().join(name);
+            std::fs::create_dir_all(&p).expect("mkdir");
+            p.to_string_lossy().into_owned()
+        };
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+        let env = vec![
+            ("HOME", sub("home")),
+            ("XDG_CONFIG_HOME", sub("config")),
+            ("XDG_DATA_HOME", sub("data")),
+            ("XDG_STATE_HOME", sub("state")),
+            ("XDG_CACHE_HOME", sub("cache")),
+            ("OPENAI_BASE_URL", fake.base_url()),
+            ("OPENAI_API_KEY", "bench".into()),
+            ("ANTHROPIC_BASE_URL", format!("http://127.0.0.1:{closed}")),
+            ("SWITCHBOARD_LOG", "error".into()),
+            ("NO_PROXY", "*".into()),
+        ];
+        let work = sub("work");
+        let mut lsp = Lsp::spawn(bin, &env, Some(Path::new(&work)), Stdio::null());
+        lsp.initialize_with(json!({
+            "general": {"positionEncodings": ["utf-16"]},
+            "textDocument": {"inlineCompletion": {"dynamicRegistration": false}},
+        }));
+        Session { lsp, _dir: dir, next_id: 100, version: 1 }
+    }
+
+    fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn open(&mut self, uri: &str, language: &str, text: &str) {
+        self.lsp.notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": uri, "languageId": language, "version": 1, "text": text}}),
+        );
+    }
+
+    /// Waits until every notification sent so far has been handled.
+    fn sync(&mut self, uri: &str) {
+        let id = self.id();
+        self.lsp.request(id, "switchboard/documentText", json!({"textDocument": {"uri": uri}}));
+    }
+
+    fn keystroke(&mut self, uri: &str, line: u32, col: u32, text: &str) {
+        self.version += 1;
+        let at = json!({"line": line, "character": col});
+        self.lsp.notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": uri, "version": self.version},
+                   "contentChanges": [{"range": {"start": at, "end": at}, "text": text}]}),
+        );
+    }
+
+    fn request(&mut self, method: &str, uri: &str, line: u32, col: u32) -> Duration {
+        let id = self.id();
+        let mut params = json!({"textDocument": {"uri": uri}, "position": {"line": line, "character": col}});
+        if method == "textDocument/inlineCompletion" {
+            params["context"] = json!({"triggerKind": 2});
+        }
+        let (sent, got, answer) = self.lsp.request_with(id, method, params, |_| {});
+        assert!(answer.get("error").is_none(), "{method} failed: {answer}");
+        got - sent
+    }
+}
+
+/// Types `n` keys at `line`:`col` (an identifier, a space every tenth key), asking for an inline
+/// completion and the completion popup after each, `gap` apart.
+fn type_into(s: &mut Session, uri: &str, line: u32, col: u32, n: usize, gap: Duration) -> (Latencies, Latencies) {
+    let (mut inline, mut popup) = (Latencies::default(), Latencies::default());
+    let mut col = col;
+    for i in 0..n {
+        s.keystroke(uri, line, col, if i % 10 == 9 { " " } else { "x" });
+        col += 1;
+        inline.push(s.request("textDocument/inlineCompletion", uri, line, col));
+        popup.push(s.request("textDocument/completion", uri, line, col));
+        std::thread::sleep(gap);
+    }
+    (inline, popup)
+}
+
+/// Keystrokes every `gap` with a completion request each, written without waiting for answers
+/// (an editor at 1 kHz); each answer's latency from the write of its request.
+fn pipelined(s: &mut Session, uri: &str, line: u32, col: u32, n: usize, gap: Duration) -> Latencies {
+    let mut sent: HashMap<u64, Instant> = HashMap::new();
+    let mut out = Latencies::default();
+    let mut col = col;
+    let start = Instant::now();
+    let handle = |lsp: &mut Lsp, msg: Value, at: Instant, sent: &mut HashMap<u64, Instant>, out: &mut Latencies| {
+        if lsp.answer_server_request(&msg) {
+            return;
+        }
+        if let Some(t) = msg.get("id").and_then(Value::as_u64).and_then(|id| sent.remove(&id)) {
+            out.push(at - t);
+        }
+    };
+    for i in 0..n {
+        s.keystroke(uri, line, col, if i % 10 == 9 { " " } else { "x" });
+        col += 1;
+        let id = s.id();
+        let t = s.lsp.send(json!({"jsonrpc": "2.0", "id": id, "method": "textDocument/completion",
+            "params": {"textDocument": {"uri": uri}, "position": {"line": line, "character": col}}}));
+        sent.insert(id, t);
+        // Read what has arrived until the next keystroke is due.
+        let due = start + gap * (i as u32 + 1);
+        while let Some((at, msg)) = s.lsp.recv_until(due) {
+            handle(&mut s.lsp, msg, at, &mut sent, &mut out);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !sent.is_empty() {
+        let Some((at, msg)) = s.lsp.recv_until(deadline) else { panic!("{} answers never came", sent.len()) };
+        handle(&mut s.lsp, msg, at, &mut sent, &mut out);
+    }
+    out
+}
+
+fn line_of(text: &str, starts_with: &str, after: usize) -> u32 {
+    text.lines().enumerate().skip(after).find(|(_, l)| l.starts_with(starts_with)).map(|(i, _)| i as u32).unwrap_or(0)
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    if !args.is_empty() && !args.iter().any(|a| "typing".contains(a.as_str())) {
+        return;
+    }
+    let bin = binary();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let fake = FakeOpenAi::start(&rt, Duration::ZERO);
+    fake.set_fallback(Some("value"));
+    let mut rows = Vec::new();
+    let gap = Duration::from_millis(20);
+
+    {
+        let mut s = Session::start(&bin, &fake);
+        let text = rust_source(100_000, 0);
+        let line = line_of(&text, "        total +=", 50_000);
+        let t = Instant::now();
+        s.open("file:///bench/big.rs", "rust", &text);
+        s.sync("file:///bench/big.rs");
+        rows.push(format!("didOpen of a 100,000-line file, until the next request is answered: {:?}", t.elapsed()));
+        let (mut i, mut p) = type_into(&mut s, "file:///bench/big.rs", line, 8, 300, gap);
+        rows.push(i.line("100,000-line Rust file: inline completion", "< 50 ms"));
+        rows.push(p.line("100,000-line Rust file: completion popup", "< 50 ms"));
+    }
+    {
+        let mut s = Session::start(&bin, &fake);
+        let text: String = "var a=".to_owned() + &(0..640_000).map(|i| format!("f{i}(x)+")).collect::<String>() + "0;";
+        let t = Instant::now();
+        s.open("file:///bench/app.min.js", "javascript", &text);
+        s.sync("file:///bench/app.min.js");
+        rows.push(format!(
+            "didOpen of a {:.1} MB one-line file, until the next request is answered: {:?}",
+            text.len() as f64 / 1e6,
+            t.elapsed()
+        ));
+        let (mut i, mut p) = type_into(&mut s, "file:///bench/app.min.js", 0, text.len() as u32, 200, gap);
+        rows.push(i.line("7 MB one-line JavaScript file: inline completion", "< 50 ms"));
+        rows.push(p.line("7 MB one-line JavaScript file: completion popup", "< 50 ms"));
+    }
+    {
+        let mut s = Session::start(&bin, &fake);
+        let t = Instant::now();
+        for i in 0..10_000 {
+            s.open(&format!("file:///bench/many/f{i}.rs"), "rust", &rust_source(60, i));
+        }
+        let text = "fn main() {\n    let x = compute_to\n}\n";
+        s.open("file:///bench/many/main.rs", "rust", text);
+        s.sync("file:///bench/many/main.rs");
+        rows.push(format!("10,000 didOpens, until the next request is answered: {:?}", t.elapsed()));
+        let (mut i, mut p) = type_into(&mut s, "file:///bench/many/main.rs", 1, 22, 200, gap);
+        rows.push(i.line("10,000 open documents: inline completion", "< 50 ms"));
+        rows.push(p.line("10,000 open documents: completion popup", "< 50 ms"));
+    }
+    {
+        let mut s = Session::start(&bin, &fake);
+        let text = rust_source(20_000, 3);
+        let line = line_of(&text, "        total +=", 9_000);
+        s.open("file:///bench/mid.rs", "rust", &text);
+        s.sync("file:///bench/mid.rs");
+        let mut l = pipelined(&mut s, "file:///bench/mid.rs", line, 8, 2_000, Duration::from_millis(1));
+        rows.push(l.line("1 kHz typing, 20,000-line file, pipelined: completion popup", "p99 < 20 ms"));
+    }
+    rt.shutdown_background();
+
+    println!("| scenario: request | requests after the first | first (ms) | p50 (ms) | p99 (ms) | max (ms) | goal |");
+    println!("|---|---|---|---|---|---|---|");
+    for r in rows.iter().filter(|r| r.starts_with('|')) {
+        println!("{r}");
+    }
+    println!();
+    for r in rows.iter().filter(|r| !r.starts_with('|')) {
+        println!("- {r}");
+    }
+}
