@@ -64,7 +64,9 @@ struct Session {
 }
 
 impl Session {
-    fn start(bin: &Path, fake: &FakeOpenAi) -> Session {
+    /// `with_key`: an OpenAI key is set, so inline and popup requests go to the fake model;
+    /// without one everything is answered by the built-in `local` provider.
+    fn start(bin: &Path, fake: &FakeOpenAi, with_key: bool) -> Session {
         let dir = tempfile::tempdir().expect("temp dir");
         let sub = |name: &str| {
             let p = dir.path().join(name);
@@ -72,7 +74,7 @@ impl Session {
             p.to_string_lossy().into_owned()
         };
         let closed = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
-        let env = vec![
+        let mut env = vec![
             ("HOME", sub("home")),
             ("XDG_CONFIG_HOME", sub("config")),
             ("XDG_DATA_HOME", sub("data")),
@@ -84,8 +86,22 @@ impl Session {
             ("SWITCHBOARD_LOG", "error".into()),
             ("NO_PROXY", "*".into()),
         ];
+        if !with_key {
+            // A loopback base URL needs no key: without either, only `local` answers.
+            env.retain(|(k, _)| *k != "OPENAI_API_KEY" && *k != "OPENAI_BASE_URL");
+        }
         let work = sub("work");
-        let mut lsp = Lsp::spawn(bin, &env, Some(Path::new(&work)), Stdio::null());
+        // For investigations: SWITCHBOARD_BENCH_LOG=debug writes the server's log to $TMPDIR.
+        let stderr = match std::env::var("SWITCHBOARD_BENCH_LOG") {
+            Ok(level) => {
+                env.retain(|(k, _)| *k != "SWITCHBOARD_LOG");
+                env.push(("SWITCHBOARD_LOG", level));
+                let path = std::env::temp_dir().join(format!("switchboard-typing-bench-{with_key}.log"));
+                Stdio::from(std::fs::File::create(path).expect("log file"))
+            }
+            Err(_) => Stdio::null(),
+        };
+        let mut lsp = Lsp::spawn(bin, &env, Some(Path::new(&work)), stderr);
         lsp.initialize_with(json!({
             "general": {"positionEncodings": ["utf-16"]},
             "textDocument": {"inlineCompletion": {"dynamicRegistration": false}},
@@ -181,6 +197,11 @@ fn pipelined(s: &mut Session, uri: &str, line: u32, col: u32, n: usize, gap: Dur
         let Some((at, msg)) = s.lsp.recv_until(deadline) else { panic!("{} answers never came", sent.len()) };
         handle(&mut s.lsp, msg, at, &mut sent, &mut out);
     }
+    if std::env::var_os("SWITCHBOARD_BENCH_TIMELINE").is_some() {
+        let mut slow: Vec<(usize, Duration)> = out.rest.iter().copied().enumerate().collect();
+        slow.sort_by_key(|(_, d)| std::cmp::Reverse(*d));
+        eprintln!("slowest answers (keystroke, latency): {:?}", &slow[..slow.len().min(25)]);
+    }
     out
 }
 
@@ -204,19 +225,23 @@ fn main() {
     let gap = Duration::from_millis(20);
 
     {
-        let mut s = Session::start(&bin, &fake);
+        let mut s = Session::start(&bin, &fake, true);
         let text = rust_source(100_000, 0);
         let line = line_of(&text, "        total +=", 50_000);
         let t = Instant::now();
         s.open("file:///bench/big.rs", "rust", &text);
         s.sync("file:///bench/big.rs");
         rows.push(format!("didOpen of a 100,000-line file, until the next request is answered: {:?}", t.elapsed()));
-        let (mut i, mut p) = type_into(&mut s, "file:///bench/big.rs", line, 8, 300, gap);
+        // At the end of a line, where inline completions are asked for (not inside a word).
+        let col = text.lines().nth(line as usize).map_or(0, str::len) as u32;
+        let upstream = fake.request_count();
+        let (mut i, mut p) = type_into(&mut s, "file:///bench/big.rs", line, col, 300, gap);
+        rows.push(format!("100,000-line file: {} upstream requests for 300 keystrokes", fake.request_count() - upstream));
         rows.push(i.line("100,000-line Rust file: inline completion", "< 50 ms"));
         rows.push(p.line("100,000-line Rust file: completion popup", "< 50 ms"));
     }
     {
-        let mut s = Session::start(&bin, &fake);
+        let mut s = Session::start(&bin, &fake, true);
         let text: String = "var a=".to_owned() + &(0..640_000).map(|i| format!("f{i}(x)+")).collect::<String>() + "0;";
         let t = Instant::now();
         s.open("file:///bench/app.min.js", "javascript", &text);
@@ -226,12 +251,14 @@ fn main() {
             text.len() as f64 / 1e6,
             t.elapsed()
         ));
+        let upstream = fake.request_count();
         let (mut i, mut p) = type_into(&mut s, "file:///bench/app.min.js", 0, text.len() as u32, 200, gap);
+        rows.push(format!("7 MB line: {} upstream requests for 200 keystrokes", fake.request_count() - upstream));
         rows.push(i.line("7 MB one-line JavaScript file: inline completion", "< 50 ms"));
         rows.push(p.line("7 MB one-line JavaScript file: completion popup", "< 50 ms"));
     }
     {
-        let mut s = Session::start(&bin, &fake);
+        let mut s = Session::start(&bin, &fake, true);
         let t = Instant::now();
         for i in 0..10_000 {
             s.open(&format!("file:///bench/many/f{i}.rs"), "rust", &rust_source(60, i));
@@ -240,18 +267,32 @@ fn main() {
         s.open("file:///bench/many/main.rs", "rust", text);
         s.sync("file:///bench/many/main.rs");
         rows.push(format!("10,000 didOpens, until the next request is answered: {:?}", t.elapsed()));
+        let upstream = fake.request_count();
         let (mut i, mut p) = type_into(&mut s, "file:///bench/many/main.rs", 1, 22, 200, gap);
+        rows.push(format!("10,000 documents: {} upstream requests for 200 keystrokes", fake.request_count() - upstream));
         rows.push(i.line("10,000 open documents: inline completion", "< 50 ms"));
         rows.push(p.line("10,000 open documents: completion popup", "< 50 ms"));
     }
     {
-        let mut s = Session::start(&bin, &fake);
+        let mut s = Session::start(&bin, &fake, true);
         let text = rust_source(20_000, 3);
         let line = line_of(&text, "        total +=", 9_000);
+        let col = text.lines().nth(line as usize).map_or(0, str::len) as u32;
         s.open("file:///bench/mid.rs", "rust", &text);
         s.sync("file:///bench/mid.rs");
-        let mut l = pipelined(&mut s, "file:///bench/mid.rs", line, 8, 2_000, Duration::from_millis(1));
-        rows.push(l.line("1 kHz typing, 20,000-line file, pipelined: completion popup", "p99 < 20 ms"));
+        if let Some(ms) = std::env::var("SWITCHBOARD_BENCH_SETTLE").ok().and_then(|v| v.parse().ok()) {
+            std::thread::sleep(Duration::from_millis(ms));
+        }
+        let upstream = fake.request_count();
+        let mut l = pipelined(&mut s, "file:///bench/mid.rs", line, col, 2_000, Duration::from_millis(1));
+        rows.push(l.line("1 kHz typing, 20,000-line file, pipelined: completion popup (model + local)", "p99 < 20 ms"));
+        rows.push(format!("1 kHz typing: {} upstream requests for 2,000 keystrokes", fake.request_count() - upstream));
+        drop(s);
+        let mut s = Session::start(&bin, &fake, false);
+        s.open("file:///bench/mid.rs", "rust", &text);
+        s.sync("file:///bench/mid.rs");
+        let mut l = pipelined(&mut s, "file:///bench/mid.rs", line, col, 2_000, Duration::from_millis(1));
+        rows.push(l.line("1 kHz typing, 20,000-line file, pipelined: completion popup (no key: local)", "p99 < 20 ms"));
     }
     rt.shutdown_background();
 

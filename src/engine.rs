@@ -379,6 +379,12 @@ impl Engine {
             return; // the indexer's tree is on its way
         }
         let defer = large && (state.syntax_stale || state.syntax_dropped);
+        // Pending edits of a document the indexer parses: its tree after the burst is on its way
+        // (see `Engine::new`), so a second reparse here would only compete for the cores.
+        let indexer_parses = !state.plain && state.privacy.allows_upstream();
+        if defer && state.syntax_stale && !state.syntax_dropped && indexer_parses {
+            return;
+        }
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) if defer => {
                 let tree = if state.syntax_dropped { None } else { state.syntax.clone() };

@@ -7,6 +7,7 @@ use std::{
     collections::{HashMap, VecDeque},
     path::{Path, PathBuf},
     sync::{Arc, Mutex, RwLock, mpsc},
+    time::{Duration, Instant},
 };
 
 use ropey::Rope;
@@ -29,6 +30,10 @@ const KEPT_TREES: usize = 2;
 /// The overlay is folded into a new base when it holds more files than this (or an eighth of
 /// the base), so merging stays amortised linear while lookups consult few overlay files.
 const MIN_COMPACTION: usize = 64;
+/// A batch that took longer than this makes the indexer wait as long before the next one, when
+/// the next is a keystroke (see `Indexer::run`).
+const THROTTLE_AFTER: Duration = Duration::from_millis(2);
+const MAX_THROTTLE: Duration = Duration::from_millis(100);
 /// Files read ahead of the workspace walk when a document opens: those its imports name.
 const MAX_IMPORTED_FILES: usize = 24;
 
@@ -207,7 +212,15 @@ struct Indexer {
 
 impl Indexer {
     fn run(mut self, rx: mpsc::Receiver<Msg>) {
+        let mut last_batch = Duration::ZERO;
         while let Ok(first) = rx.recv() {
+            // Under sustained typing into a file whose reparse is slow, let the next burst gather
+            // for as long as the last batch took: the indexer then uses at most half a core and
+            // leaves the other cores to the requests.
+            if last_batch > THROTTLE_AFTER && matches!(first, Msg::Change { .. }) {
+                std::thread::sleep(last_batch.min(MAX_THROTTLE));
+            }
+            let started = Instant::now();
             let mut batch = vec![first];
             while batch.len() < 4096
                 && let Ok(m) = rx.try_recv()
@@ -227,6 +240,7 @@ impl Indexer {
                 }
             }
             self.publish();
+            last_batch = started.elapsed();
             for done in flushes {
                 let _ = done.send(());
             }

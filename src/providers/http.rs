@@ -35,6 +35,19 @@ pub fn shared_client() -> Client {
     CLIENT.get_or_init(build_client).clone()
 }
 
+/// The shared client, from async code: when it is not built yet, it is built (or waited for,
+/// when the warm-up is building it) on the blocking pool, so a request never stalls a runtime
+/// worker — and with it every message behind — for the milliseconds the CA store takes.
+pub async fn shared_client_async() -> Client {
+    if let Some(c) = CLIENT.get() {
+        return c.clone();
+    }
+    match tokio::task::spawn_blocking(shared_client).await {
+        Ok(c) => c,
+        Err(_) => shared_client(),
+    }
+}
+
 /// Whether the shared client exists yet (tests of the startup path).
 pub fn client_built() -> bool {
     CLIENT.get().is_some()
@@ -280,7 +293,7 @@ impl Endpoint {
             headers.remove(reqwest::header::AUTHORIZATION);
             headers.remove("x-api-key");
         }
-        let mut rb = shared_client().request(method, &url).headers(headers);
+        let mut rb = shared_client_async().await.request(method, &url).headers(headers);
         if let Some(key) = key {
             let (name, value) = match self.auth {
                 AuthStyle::Bearer => ("authorization", format!("Bearer {}", key.expose())),
