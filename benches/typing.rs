@@ -236,7 +236,10 @@ fn main() {
         let col = text.lines().nth(line as usize).map_or(0, str::len) as u32;
         let upstream = fake.request_count();
         let (mut i, mut p) = type_into(&mut s, "file:///bench/big.rs", line, col, 300, gap);
-        rows.push(format!("100,000-line file: {} upstream requests for 300 keystrokes", fake.request_count() - upstream));
+        rows.push(format!(
+            "100,000-line file: {} upstream requests for 300 keystrokes",
+            fake.request_count() - upstream
+        ));
         rows.push(i.line("100,000-line Rust file: inline completion", "< 50 ms"));
         rows.push(p.line("100,000-line Rust file: completion popup", "< 50 ms"));
     }
@@ -269,7 +272,10 @@ fn main() {
         rows.push(format!("10,000 didOpens, until the next request is answered: {:?}", t.elapsed()));
         let upstream = fake.request_count();
         let (mut i, mut p) = type_into(&mut s, "file:///bench/many/main.rs", 1, 22, 200, gap);
-        rows.push(format!("10,000 documents: {} upstream requests for 200 keystrokes", fake.request_count() - upstream));
+        rows.push(format!(
+            "10,000 documents: {} upstream requests for 200 keystrokes",
+            fake.request_count() - upstream
+        ));
         rows.push(i.line("10,000 open documents: inline completion", "< 50 ms"));
         rows.push(p.line("10,000 open documents: completion popup", "< 50 ms"));
     }
