@@ -382,10 +382,8 @@ impl Engine {
         // Pending edits of a document the indexer parses: its tree after the burst is on its way
         // (see `Engine::new`), so a second reparse here would only compete for the cores.
         let indexer_parses = !state.plain && state.privacy.allows_upstream();
-        if defer && state.syntax_stale && !state.syntax_dropped && indexer_parses {
-            return;
-        }
         match tokio::runtime::Handle::try_current() {
+            Ok(_) if defer && state.syntax_stale && !state.syntax_dropped && indexer_parses => {}
             Ok(runtime) if defer => {
                 let tree = if state.syntax_dropped { None } else { state.syntax.clone() };
                 if !state.reparse_pending && (tree.is_some() || state.syntax_dropped) {
