@@ -124,7 +124,8 @@ impl Session {
     /// Waits until every notification sent so far has been handled.
     fn sync(&mut self, uri: &str) {
         let id = self.id();
-        self.lsp.request(id, "switchboard/documentText", json!({"textDocument": {"uri": uri}}));
+        let answer = self.lsp.request(id, "switchboard/documentText", json!({"textDocument": {"uri": uri}}));
+        assert!(answer["result"]["text"].is_string(), "the document is not open yet: {answer}");
     }
 
     fn keystroke(&mut self, uri: &str, line: u32, col: u32, text: &str) {

@@ -328,13 +328,20 @@ impl Indexer {
     /// that a file opened while the walk is still running (the first file of a session) already
     /// sees the definitions it imports in the snapshot that publishes it.
     fn read_imported(&mut self, key: &FileKey, tree: &SyntaxTree, rope: &Rope) {
+        // Once the walk is done within its bounds every admitted file is in already: nothing to
+        // read ahead, and no whole-file import query per keystroke typed into an import line.
+        if self.stats.workspace_done && self.stats.skipped == 0 {
+            return;
+        }
         let Some(ws) = &self.workspace else { return };
         let Some(from) = key.as_path().filter(|p| p.starts_with(&ws.root)) else { return };
         let rules = &tree.lang.modules;
         let from = from.to_string_lossy();
+        // A regular file inside the workspace: never through a symlink (the walk does not follow
+        // them either), so an import cannot make the index read a file outside the root.
         let exists = |f: &str| {
             let p = Path::new(f);
-            p.starts_with(&ws.root) && p.is_file()
+            p.starts_with(&ws.root) && std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_file())
         };
         let mut wanted: Vec<String> = Vec::new();
         for b in crate::syntax::imports::bindings(tree, rope, 64) {
@@ -471,7 +478,14 @@ mod tests {
         write(&root, "pkg/signing.py", "def sign(value, key, *, salt=b'x'):\n    pass\n");
         write(&root, "pkg/secret.py", "def token():\n    pass\n");
         write(&root, "pkg/unrelated.py", "def other():\n    pass\n");
-        let main = write(&root, "pkg/main.py", "from .signing import sign\nfrom .secret import token\n\nsign(\n");
+        let outside = tempfile::tempdir().unwrap();
+        write(outside.path(), "leak.py", "def leaked():\n    pass\n");
+        std::os::unix::fs::symlink(outside.path().join("leak.py"), root.join("pkg/leak.py")).unwrap();
+        let main = write(
+            &root,
+            "pkg/main.py",
+            "from .signing import sign\nfrom .secret import token\nfrom .leak import leaked\n\nsign(\n",
+        );
         let index = Index::default();
         let secret = root.join("pkg/secret.py");
         let keep: Arc<workspace::Keep> = Arc::new(move |p: &Path| p != secret);
@@ -486,5 +500,6 @@ mod tests {
         assert_eq!(sign, ["def sign(value, key, *, salt=b'x'):"]);
         assert_eq!(snap.lookup("token").count(), 0, "a withheld file is never read");
         assert_eq!(snap.lookup("other").count(), 0, "only what the imports name");
+        assert_eq!(snap.lookup("leaked").count(), 0, "never through a symlink out of the workspace");
     }
 }
