@@ -337,11 +337,14 @@ impl Indexer {
         let Some(from) = key.as_path().filter(|p| p.starts_with(&ws.root)) else { return };
         let rules = &tree.lang.modules;
         let from = from.to_string_lossy();
-        // A regular file inside the workspace: never through a symlink (the walk does not follow
-        // them either), so an import cannot make the index read a file outside the root.
+        // A regular file that really is inside the workspace: not a symlink, and not reached
+        // through a symlinked folder that leads out of the root.
+        let real_root = std::fs::canonicalize(&ws.root).unwrap_or_else(|_| ws.root.clone());
         let exists = |f: &str| {
             let p = Path::new(f);
-            p.starts_with(&ws.root) && std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_file())
+            p.starts_with(&ws.root)
+                && std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_file())
+                && std::fs::canonicalize(p).is_ok_and(|real| real.starts_with(&real_root))
         };
         let mut wanted: Vec<String> = Vec::new();
         for b in crate::syntax::imports::bindings(tree, rope, 64) {
@@ -481,10 +484,12 @@ mod tests {
         let outside = tempfile::tempdir().unwrap();
         write(outside.path(), "leak.py", "def leaked():\n    pass\n");
         std::os::unix::fs::symlink(outside.path().join("leak.py"), root.join("pkg/leak.py")).unwrap();
+        write(outside.path(), "far/away.py", "def away():\n    pass\n");
+        std::os::unix::fs::symlink(outside.path().join("far"), root.join("pkg/far")).unwrap();
         let main = write(
             &root,
             "pkg/main.py",
-            "from .signing import sign\nfrom .secret import token\nfrom .leak import leaked\n\nsign(\n",
+            "from .signing import sign\nfrom .secret import token\nfrom .leak import leaked\nfrom .far.away import away\n\nsign(\n",
         );
         let index = Index::default();
         let secret = root.join("pkg/secret.py");
@@ -501,5 +506,6 @@ mod tests {
         assert_eq!(snap.lookup("token").count(), 0, "a withheld file is never read");
         assert_eq!(snap.lookup("other").count(), 0, "only what the imports name");
         assert_eq!(snap.lookup("leaked").count(), 0, "never through a symlink out of the workspace");
+        assert_eq!(snap.lookup("away").count(), 0, "nor through a symlinked folder");
     }
 }

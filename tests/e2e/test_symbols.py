@@ -67,7 +67,9 @@ async def test_positions_follow_the_negotiated_encoding(launch):
 
 async def test_workspace_symbols_search_the_open_documents(lsp):
     py = lsp.open("cart.py", PY, language_id="python")
-    rs = lsp.open("u.rs", RS)
+    # Not written to disk: once closed it must be gone (a file on disk would rightly stay, and
+    # whether the workspace walk saw it would be a race).
+    rs = lsp.open("u.rs", RS, write=False)
     result = await workspace_symbols(lsp, "total")
     assert [(x["name"], x["location"]["uri"]) for x in result] == [("total", py), ("total_price", rs)]
     assert result[0]["containerName"] == "Cart" and result[0]["kind"] == 6
