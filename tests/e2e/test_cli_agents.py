@@ -86,6 +86,10 @@ async def test_explain_through_claude_code_streams_and_passes_only_what_is_confi
     uri = s.open("src/lib.rs", SRC)
     result = await s.execute("switchboard.runAction", [{"action": "explain", "uri": uri, "range": CURSOR_IN_ADD}])
     assert result["text"] == EXPLANATION
+    # The last notification may be read just after the command's answer.
+    deadline = asyncio.get_running_loop().time() + 5
+    while not (s.explanations and s.explanations[-1]["done"]) and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.02)
     chunks = s.explanations
     assert len(chunks) >= 6 and chunks[-1]["done"] is True, "the explanation streams in pieces"
     assert "".join(c["delta"] for c in chunks) == EXPLANATION
