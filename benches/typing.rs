@@ -9,8 +9,9 @@
 //! - 10,000 open documents, typing in a small one [< 50 ms];
 //! - 1 kHz typing on a 20,000-line file, requests pipelined without waiting [p99 < 20 ms].
 //!
-//! Run with `cargo bench --bench typing`. Prints p50/p99/max per scenario and request kind; the
-//! figures are recorded in BENCHMARKS.md ("Typing path").
+//! Run with `cargo bench --bench typing` (`-- 1khz`, `100k`, `minified` or `10k-docs` for one
+//! scenario). Prints p50/p99/max per scenario and request kind; the figures are recorded in
+//! BENCHMARKS.md ("Typing path").
 
 mod common;
 
@@ -28,6 +29,13 @@ use common::{
 };
 use serde_json::{Value, json};
 
+/// Runs of the 1 kHz scenario, per variant.
+const KHZ_RUNS: usize = 3;
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
 /// Latencies of one request kind in one scenario.
 #[derive(Default)]
 struct Latencies {
@@ -40,18 +48,22 @@ impl Latencies {
         if self.first.is_none() { self.first = Some(d) } else { self.rest.push(d) }
     }
 
-    fn line(&mut self, what: &str, goal: &str) -> String {
-        self.rest.sort();
-        let at =
-            |q: f64| self.rest.get(((self.rest.len().max(1) - 1) as f64 * q) as usize).copied().unwrap_or_default();
-        let ms = |d: Duration| format!("{:.2}", d.as_secs_f64() * 1000.0);
+    /// The `q` quantile of the latencies after the first.
+    fn quantile(&self, q: f64) -> Duration {
+        let mut sorted = self.rest.clone();
+        sorted.sort();
+        sorted.get(((sorted.len().max(1) - 1) as f64 * q) as usize).copied().unwrap_or_default()
+    }
+
+    fn line(&self, what: &str, goal: &str) -> String {
+        let cell = |d: Duration| format!("{:.2}", ms(d));
         format!(
             "| {what} | {} | {} | **{}** | {} | {} | {goal} |",
             self.rest.len(),
-            self.first.map(ms).unwrap_or_default(),
-            ms(at(0.5)),
-            ms(at(0.99)),
-            ms(self.rest.last().copied().unwrap_or_default()),
+            self.first.map(cell).unwrap_or_default(),
+            cell(self.quantile(0.5)),
+            cell(self.quantile(0.99)),
+            cell(self.quantile(1.0)),
         )
     }
 }
@@ -214,8 +226,10 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
+    // `cargo bench --bench typing -- 1khz` runs the scenarios whose name contains an argument.
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
-    if !args.is_empty() && !args.iter().any(|a| "typing".contains(a.as_str())) {
+    let wanted = |name: &str| args.is_empty() || args.iter().any(|a| a == "typing" || name.contains(a.as_str()));
+    if !["100k", "minified", "10k-docs", "1khz"].iter().any(|n| wanted(n)) {
         return;
     }
     let bin = binary();
@@ -225,7 +239,7 @@ fn main() {
     let mut rows = Vec::new();
     let gap = Duration::from_millis(20);
 
-    {
+    if wanted("100k") {
         let mut s = Session::start(&bin, &fake, true);
         let text = rust_source(100_000, 0);
         let line = line_of(&text, "        total +=", 50_000);
@@ -236,7 +250,7 @@ fn main() {
         // At the end of a line, where inline completions are asked for (not inside a word).
         let col = text.lines().nth(line as usize).map_or(0, str::len) as u32;
         let upstream = fake.request_count();
-        let (mut i, mut p) = type_into(&mut s, "file:///bench/big.rs", line, col, 300, gap);
+        let (i, p) = type_into(&mut s, "file:///bench/big.rs", line, col, 300, gap);
         rows.push(format!(
             "100,000-line file: {} upstream requests for 300 keystrokes",
             fake.request_count() - upstream
@@ -244,7 +258,7 @@ fn main() {
         rows.push(i.line("100,000-line Rust file: inline completion", "< 50 ms"));
         rows.push(p.line("100,000-line Rust file: completion popup", "< 50 ms"));
     }
-    {
+    if wanted("minified") {
         let mut s = Session::start(&bin, &fake, true);
         let text: String = "var a=".to_owned() + &(0..640_000).map(|i| format!("f{i}(x)+")).collect::<String>() + "0;";
         let t = Instant::now();
@@ -256,12 +270,12 @@ fn main() {
             t.elapsed()
         ));
         let upstream = fake.request_count();
-        let (mut i, mut p) = type_into(&mut s, "file:///bench/app.min.js", 0, text.len() as u32, 200, gap);
+        let (i, p) = type_into(&mut s, "file:///bench/app.min.js", 0, text.len() as u32, 200, gap);
         rows.push(format!("7 MB line: {} upstream requests for 200 keystrokes", fake.request_count() - upstream));
         rows.push(i.line("7 MB one-line JavaScript file: inline completion", "< 50 ms"));
         rows.push(p.line("7 MB one-line JavaScript file: completion popup", "< 50 ms"));
     }
-    {
+    if wanted("10k-docs") {
         let mut s = Session::start(&bin, &fake, true);
         let t = Instant::now();
         for i in 0..10_000 {
@@ -272,7 +286,7 @@ fn main() {
         s.sync("file:///bench/many/main.rs");
         rows.push(format!("10,000 didOpens, until the next request is answered: {:?}", t.elapsed()));
         let upstream = fake.request_count();
-        let (mut i, mut p) = type_into(&mut s, "file:///bench/many/main.rs", 1, 22, 200, gap);
+        let (i, p) = type_into(&mut s, "file:///bench/many/main.rs", 1, 22, 200, gap);
         rows.push(format!(
             "10,000 documents: {} upstream requests for 200 keystrokes",
             fake.request_count() - upstream
@@ -280,26 +294,38 @@ fn main() {
         rows.push(i.line("10,000 open documents: inline completion", "< 50 ms"));
         rows.push(p.line("10,000 open documents: completion popup", "< 50 ms"));
     }
-    {
-        let mut s = Session::start(&bin, &fake, true);
+    if wanted("1khz") {
         let text = rust_source(20_000, 3);
         let line = line_of(&text, "        total +=", 9_000);
         let col = text.lines().nth(line as usize).map_or(0, str::len) as u32;
-        s.open("file:///bench/mid.rs", "rust", &text);
-        s.sync("file:///bench/mid.rs");
-        if let Some(ms) = std::env::var("SWITCHBOARD_BENCH_SETTLE").ok().and_then(|v| v.parse().ok()) {
-            std::thread::sleep(Duration::from_millis(ms));
+        let settle = std::env::var("SWITCHBOARD_BENCH_SETTLE").ok().and_then(|v| v.parse().ok());
+        for (with_key, what) in [(true, "model + local"), (false, "no key: local")] {
+            // Each run a new server, typing from its didOpen on; the shared machine's noise moves
+            // a single run's p99 by several milliseconds, so the run with the median p99 is shown.
+            let mut runs = Vec::new();
+            let upstream = fake.request_count();
+            for _ in 0..KHZ_RUNS {
+                let mut s = Session::start(&bin, &fake, with_key);
+                s.open("file:///bench/mid.rs", "rust", &text);
+                s.sync("file:///bench/mid.rs");
+                if let Some(ms) = settle {
+                    std::thread::sleep(Duration::from_millis(ms));
+                }
+                runs.push(pipelined(&mut s, "file:///bench/mid.rs", line, col, 2_000, Duration::from_millis(1)));
+            }
+            runs.sort_by_key(|l| l.quantile(0.99));
+            let p99s: Vec<String> = runs.iter().map(|l| format!("{:.1}", ms(l.quantile(0.99)))).collect();
+            rows.push(format!("1 kHz typing ({what}): p99 of the {KHZ_RUNS} runs {} ms", p99s.join(", ")));
+            if with_key {
+                let sent = (fake.request_count() - upstream) / KHZ_RUNS;
+                rows.push(format!("1 kHz typing: {sent} upstream requests for 2,000 keystrokes (mean of the runs)"));
+            }
+            let mid = runs.len() / 2;
+            rows.push(runs[mid].line(
+                &format!("1 kHz typing, 20,000-line file, pipelined: completion popup ({what}), median run"),
+                "p99 < 20 ms",
+            ));
         }
-        let upstream = fake.request_count();
-        let mut l = pipelined(&mut s, "file:///bench/mid.rs", line, col, 2_000, Duration::from_millis(1));
-        rows.push(l.line("1 kHz typing, 20,000-line file, pipelined: completion popup (model + local)", "p99 < 20 ms"));
-        rows.push(format!("1 kHz typing: {} upstream requests for 2,000 keystrokes", fake.request_count() - upstream));
-        drop(s);
-        let mut s = Session::start(&bin, &fake, false);
-        s.open("file:///bench/mid.rs", "rust", &text);
-        s.sync("file:///bench/mid.rs");
-        let mut l = pipelined(&mut s, "file:///bench/mid.rs", line, col, 2_000, Duration::from_millis(1));
-        rows.push(l.line("1 kHz typing, 20,000-line file, pipelined: completion popup (no key: local)", "p99 < 20 ms"));
     }
     rt.shutdown_background();
 

@@ -4,7 +4,10 @@
 
 use std::{
     collections::VecDeque,
-    sync::{Arc, Mutex, RwLock},
+    sync::{
+        Arc, Mutex, RwLock,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Instant,
 };
 
@@ -166,6 +169,8 @@ pub struct Engine {
     pub gather: context::Gatherer,
     /// The workspace root, as a path (prompts show files relative to it).
     root: RwLock<Option<String>>,
+    /// Set by the server: the typing path never waits for one-time work (see [`Engine::never_wait`]).
+    never_wait: AtomicBool,
 }
 
 /// The editor's accept signal (the inline item's command), as the engine needs it.
@@ -230,7 +235,29 @@ impl Engine {
             privacy: RwLock::new(Arc::new(policy)),
             gather: context::Gatherer::default(),
             root: RwLock::new(None),
+            never_wait: AtomicBool::new(false),
         }
+    }
+
+    /// For the server: completions never wait for a language's queries to compile (50 ms for
+    /// Rust, once per process, started when its first document opens); until they are ready a
+    /// request is answered as if the document were not parsed yet. The CLI, benchmarks and tests
+    /// keep waiting, so that a one-shot answer is the full one.
+    pub fn never_wait(&self) {
+        self.never_wait.store(true, Ordering::Relaxed);
+        self.gather.never_wait();
+    }
+
+    /// Leaves the tree out of a typing-path copy while its language's queries compile.
+    fn unless_compiling(&self, mut state: DocState) -> DocState {
+        if let Some(lang) = state.lang
+            && !lang.queries_ready()
+            && self.never_wait.load(Ordering::Relaxed)
+        {
+            lang.warm();
+            state.syntax = None;
+        }
+        state
     }
 
     pub fn config(&self) -> Arc<Config> {
@@ -266,6 +293,9 @@ impl Engine {
         let withheld = !state.privacy.allows_upstream();
         let (lang, rope, plain) = (state.lang, state.doc.rope.clone(), state.plain || withheld);
         self.docs.insert(uri.to_owned(), state);
+        if let Some(lang) = lang.filter(|_| !plain) {
+            lang.warm();
+        }
         // Hot before the indexer sees it, so the indexer's tree is taken.
         self.touch(uri);
         self.index.open(uri, lang, version, rope, plain);
@@ -368,7 +398,9 @@ impl Engine {
         let mut entry = self.docs.get_mut(uri).ok_or_else(|| EngineError::UnknownDocument(uri.to_owned()))?;
         self.recheck_privacy(uri, entry.value_mut());
         self.parse_for_typing(uri, entry.value_mut());
-        Ok(entry.value().clone())
+        let state = entry.value().clone();
+        drop(entry);
+        Ok(self.unless_compiling(state))
     }
 
     /// Reparses `state` now when that is cheap, or starts a background reparse (at most one at a
@@ -416,6 +448,7 @@ impl Engine {
             self.parse_for_typing(uri, entry.value_mut());
             entry.value().clone()
         };
+        let state = self.unless_compiling(state);
         let key = state.key();
         let cur = local::CurrentDoc {
             rope: &state.doc.rope,

@@ -16,4 +16,5 @@ pub mod privacy;
 pub mod providers;
 pub mod server;
 pub mod syntax;
+pub mod threads;
 pub mod upstream;

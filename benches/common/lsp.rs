@@ -21,6 +21,10 @@ pub const RECV_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Builds the release binary (a no-op when it is up to date) and returns its path.
 pub fn binary() -> PathBuf {
+    // For profiling: a binary built elsewhere (say with symbols), used as it is.
+    if let Some(bin) = std::env::var_os("SWITCHBOARD_BENCH_BIN") {
+        return PathBuf::from(bin);
+    }
     let status = Command::new(env!("CARGO")).args(["build", "--release", "--quiet"]).status().expect("cargo build");
     assert!(status.success(), "cargo build --release failed");
     Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/switchboard")

@@ -23,7 +23,10 @@ use std::{
     collections::HashMap,
     hash::{Hash, Hasher},
     ops::Range,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Instant,
 };
 
@@ -359,13 +362,25 @@ pub struct Gatherer {
     pub edits: edits::RecentEdits,
     pub windows: neighbours::WindowCache,
     imports: Mutex<HashMap<u64, Arc<Vec<Binding>>>>,
+    /// In the server: a language whose queries are still compiling gives no import bindings
+    /// (for a moment after the first document opens) rather than a request waiting for them.
+    never_wait: AtomicBool,
 }
 
 impl Gatherer {
+    /// Requests never wait for a language's queries to compile (see [`LanguageInfo::warm`]).
+    pub fn never_wait(&self) {
+        self.never_wait.store(true, Ordering::Relaxed);
+    }
+
     /// The bindings of a file's import statements (the symbol index's), parsed once per distinct
     /// block: a tiny parse of the statements alone, not a query over the whole file.
     pub fn imports(&self, lang: Option<&'static LanguageInfo>, statements: &[String]) -> Arc<Vec<Binding>> {
         let Some(lang) = lang.filter(|l| l.has_grammar()) else { return Arc::default() };
+        if !lang.queries_ready() && self.never_wait.load(Ordering::Relaxed) {
+            lang.warm();
+            return Arc::default(); // not cached: the next request has them
+        }
         let text = statements.join("\n");
         let mut h = std::collections::hash_map::DefaultHasher::new();
         (&lang.id, &text).hash(&mut h);

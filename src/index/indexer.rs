@@ -116,7 +116,7 @@ impl Index {
             stats: IndexStats::default(),
             workspace: None,
         };
-        if let Err(e) = std::thread::Builder::new().name("switchboard-index".into()).spawn(move || state.run(rx)) {
+        if let Err(e) = crate::threads::spawn_background("switchboard-index", move || state.run(rx)) {
             tracing::error!(
                 "cannot start the indexer thread ({e}); completion falls back to the words near the cursor"
             );
@@ -165,7 +165,7 @@ impl Index {
         let ws = Workspace { root: root.to_owned(), max_file_bytes: settings.max_file_bytes, keep: keep.clone() };
         let _ = tx.send(Msg::Workspace(ws));
         let (root, settings) = (root.to_owned(), settings.clone());
-        let spawned = std::thread::Builder::new().name("switchboard-walk".into()).spawn(move || {
+        let spawned = crate::threads::spawn_background("switchboard-walk", move || {
             workspace::build(&root, &settings, &*keep, &mut |ev| {
                 let msg = match ev {
                     workspace::Event::File(key, symbols) => Msg::Disk { key, symbols: Some(Arc::from(symbols)) },

@@ -67,7 +67,7 @@ pub fn build(root: &Path, settings: &IndexConfig, keep: &Keep, emit: &mut dyn Fn
     let mut handles = Vec::new();
     for i in 0..workers {
         let (rx, tx) = (path_rx.clone(), sym_tx.clone());
-        let spawned = std::thread::Builder::new().name(format!("switchboard-parse-{i}")).spawn(move || {
+        let spawned = crate::threads::spawn_background(format!("switchboard-parse-{i}"), move || {
             loop {
                 let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
                 let Ok(path) = next else { return };

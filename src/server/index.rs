@@ -27,9 +27,14 @@ pub(super) async fn start(backend: &Backend, watch_files: bool) {
             "workspace/didChangeWatchedFiles".into(),
             serde_json::to_value(DidChangeWatchedFilesRegistrationOptions::new(watchers())).ok(),
         );
-        if let Err(e) = backend.client.register_capability(vec![registration]).await {
-            tracing::debug!("the client refused file watching ({e}); the index follows saves only");
-        }
+        // Not awaited in `initialized`: a client slow to answer must not hold up the notifications
+        // behind it.
+        let client = backend.client.clone();
+        tokio::spawn(async move {
+            if let Err(e) = client.register_capability(vec![registration]).await {
+                tracing::debug!("the client refused file watching ({e}); the index follows saves only");
+            }
+        });
     }
     if !backend.client_features().work_done_progress {
         return;

@@ -1,8 +1,10 @@
 //! The LSP front door: the only module that knows LSP types. Each handler converts positions and
 //! parameters through `convert`, calls one engine operation, and converts the answer back.
 //!
-//! Handlers never panic the server: each runs under [`guard`], which turns a panic into a JSON-RPC
-//! internal error for that one request.
+//! Handlers never panic the server: each request runs under [`Backend::guard`], which turns a
+//! panic into a JSON-RPC internal error for that one request, and which refuses a request at once
+//! when [`MAX_RUNNING_REQUESTS`] are already running, so that notifications (keystrokes, cancels)
+//! are never queued behind requests that wait for a model or for the user.
 
 mod actions;
 mod convert;
@@ -16,7 +18,7 @@ use std::{
     path::PathBuf,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
 };
 
@@ -37,6 +39,19 @@ use crate::{
     engine::{Engine, EngineError},
     providers::{Task, router::Availability},
 };
+
+/// Requests that may run at once; more are answered with an error straight away. A request can
+/// run for long: an inline completion waits for the model, an explanation streams for a minute, a
+/// consent prompt waits for the user.
+const MAX_RUNNING_REQUESTS: usize = 64;
+/// tower-lsp-server's own limit on messages being handled counts notifications too, and once it
+/// is reached it stops reading stdin: the server hears no keystroke and no `$/cancelRequest` until
+/// a running request ends (with its default of 4, four completions waiting for a cold HTTP client
+/// stopped typing for 50 ms). Kept well above [`MAX_RUNNING_REQUESTS`], so the requests that may
+/// run never fill it and a notification always finds a free place.
+const TRANSPORT_CONCURRENCY: usize = 4 * MAX_RUNNING_REQUESTS;
+/// JSON-RPC `RequestFailed` (LSP 3.17).
+const REQUEST_FAILED: i64 = -32803;
 
 pub const COMMANDS: &[&str] =
     &["switchboard.accept", "switchboard.runAction", "switchboard.doctor", "switchboard.stats"];
@@ -78,11 +93,19 @@ pub struct Backend {
     session: Mutex<Session>,
     /// Set by `shutdown`: the exit code depends on it (LSP: 0 after shutdown, else 1).
     shut_down: Arc<AtomicBool>,
+    /// Requests running now (see [`MAX_RUNNING_REQUESTS`]).
+    running: AtomicUsize,
 }
 
 impl Backend {
     pub fn new(client: Client, engine: Arc<Engine>) -> Backend {
-        Backend { client, engine, session: Mutex::new(Session::default()), shut_down: Arc::default() }
+        Backend {
+            client,
+            engine,
+            session: Mutex::new(Session::default()),
+            shut_down: Arc::default(),
+            running: AtomicUsize::new(0),
+        }
     }
 
     fn session(&self) -> std::sync::MutexGuard<'_, Session> {
@@ -196,8 +219,6 @@ impl Backend {
         self.client.show_message(kind, format!("Switchboard configuration:\n{body}")).await;
     }
 
-    /// The `switchboard/documentText` request: the server's copy of a document, for tests and for
-    /// debugging sync problems in editors.
     async fn progress_cancel(&self, params: WorkDoneProgressCancelParams) {
         actions::progress_cancel(self, params).await;
     }
@@ -207,8 +228,10 @@ impl Backend {
         Err(Error { code: ErrorCode::from(params.code), message: params.reason.into(), data: None })
     }
 
+    /// The `switchboard/documentText` request: the server's copy of a document, for tests and for
+    /// debugging sync problems in editors.
     async fn document_text(&self, params: DocumentTextParams) -> Result<DocumentTextResult> {
-        guard(async {
+        self.guard(async {
             let (text, version) = self.engine.text(&params.text_document.uri.0).map_err(engine_error)?;
             Ok(DocumentTextResult { text, version })
         })
@@ -265,8 +288,39 @@ pub struct DocumentTextResult {
     version: i32,
 }
 
-/// Runs a handler, turning a panic into an internal error instead of killing the server.
-async fn guard<T>(fut: impl Future<Output = Result<T>>) -> Result<T> {
+/// One running request; the count goes down when the handler ends or is dropped (cancelled).
+struct Running<'a>(&'a AtomicUsize);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Backend {
+    /// Runs a request handler: refuses it at once when [`MAX_RUNNING_REQUESTS`] are running
+    /// already, and turns a panic into an internal error instead of killing the server.
+    async fn guard<T>(&self, fut: impl Future<Output = Result<T>>) -> Result<T> {
+        let running = self.running.fetch_add(1, Ordering::SeqCst);
+        let _slot = Running(&self.running);
+        if running >= MAX_RUNNING_REQUESTS {
+            tracing::warn!("refused a request: {MAX_RUNNING_REQUESTS} requests are running already");
+            return Err(Error {
+                code: ErrorCode::ServerError(REQUEST_FAILED),
+                message: format!(
+                    "Switchboard is busy: {MAX_RUNNING_REQUESTS} requests are still running (model answers, \
+                     code actions, prompts waiting for you); try again when one has finished, or cancel some"
+                )
+                .into(),
+                data: None,
+            });
+        }
+        catch_panics(fut).await
+    }
+}
+
+/// Turns a panic in a handler into an internal error instead of killing the server.
+async fn catch_panics<T>(fut: impl Future<Output = Result<T>>) -> Result<T> {
     match AssertUnwindSafe(fut).catch_unwind().await {
         Ok(r) => r,
         Err(panic) => {
@@ -316,7 +370,7 @@ fn uri_path(uri: &Uri) -> Option<PathBuf> {
 
 impl LanguageServer for Backend {
     async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
-        guard(async {
+        self.guard(async {
             let offered: Vec<String> = params
                 .capabilities
                 .general
@@ -381,8 +435,12 @@ impl LanguageServer for Backend {
     async fn initialized(&self, _: InitializedParams) {
         let problems = std::mem::take(&mut self.session().pending_problems);
         self.report_problems(&problems).await;
-        // Warm the connections so the first keystroke pays no TLS handshake.
+        // Warm the connections so the first keystroke pays no TLS handshake, and compile the
+        // secret-scanning rules (40 ms) before the first prompt needs them.
         self.engine.upstream().registry.warm();
+        tokio::task::spawn_blocking(|| {
+            crate::privacy::redact::Rules::global();
+        });
         let watch_files = self.session().watch_files;
         index::start(self, watch_files).await;
         // Save the local statistics now and then (and at shutdown).
@@ -450,7 +508,7 @@ impl LanguageServer for Backend {
     }
 
     async fn completion(&self, params: CompletionParams) -> Result<Option<CompletionResponse>> {
-        guard(async {
+        self.guard(async {
             let enc = self.encoding();
             let tdp = params.text_document_position_params;
             let uri = tdp.text_document.uri.0;
@@ -496,7 +554,7 @@ impl LanguageServer for Backend {
     }
 
     async fn inline_completion(&self, params: InlineCompletionParams) -> Result<Option<InlineCompletionResponse>> {
-        guard(async {
+        self.guard(async {
             let enc = self.encoding();
             let tdp = params.text_document_position_params;
             let uri = tdp.text_document.uri.0;
@@ -550,25 +608,25 @@ impl LanguageServer for Backend {
 
     async fn document_symbol(&self, params: DocumentSymbolParams) -> Result<Option<DocumentSymbolResponse>> {
         let hierarchical = self.session().hierarchical_symbols;
-        guard(symbols::document_symbols(self, params, hierarchical)).await
+        self.guard(symbols::document_symbols(self, params, hierarchical)).await
     }
 
     async fn symbol(&self, params: WorkspaceSymbolParams) -> Result<Option<WorkspaceSymbolResponse>> {
-        guard(symbols::workspace_symbols(self, params)).await
+        self.guard(symbols::workspace_symbols(self, params)).await
     }
 
     async fn code_action(&self, params: CodeActionParams) -> Result<Option<Vec<CodeActionResponse>>> {
-        guard(actions::code_actions(self, params)).await
+        self.guard(actions::code_actions(self, params)).await
     }
 
     async fn code_action_resolve(&self, action: CodeAction) -> Result<CodeAction> {
-        let result = guard(actions::resolve(self, action)).await;
+        let result = self.guard(actions::resolve(self, action)).await;
         self.flush_notices().await;
         result
     }
 
     async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<LspAny>> {
-        guard(async {
+        self.guard(async {
             match params.command.as_str() {
                 "switchboard.accept" => {
                     let accepted = params
@@ -612,6 +670,7 @@ impl LanguageServer for Backend {
 /// Serves LSP over stdin/stdout until the client says `exit` or closes the pipe. Returns the
 /// process exit code the LSP spec asks for: 0 if `shutdown` came first, else 1.
 pub async fn serve(engine: Arc<Engine>) -> i32 {
+    engine.never_wait();
     let (service, socket) = LspService::build(|client| Backend::new(client, engine))
         .custom_method("switchboard/documentText", Backend::document_text)
         .custom_method(transport::INVALID_MESSAGE, Backend::invalid_message)
@@ -620,7 +679,7 @@ pub async fn serve(engine: Arc<Engine>) -> i32 {
         .finish();
     let shut_down = service.inner().shut_down.clone();
     let (input, output, flushed) = transport::wire(tokio::io::stdin(), tokio::io::stdout());
-    Server::new(input, output, socket).concurrency_level(8).serve(service).await;
+    Server::new(input, output, socket).concurrency_level(TRANSPORT_CONCURRENCY).serve(service).await;
     // The last answers (to `shutdown`, say) are still on their way to stdout.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), flushed).await;
     if shut_down.load(Ordering::SeqCst) { 0 } else { 1 }

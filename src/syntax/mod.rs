@@ -17,7 +17,10 @@ use std::{
     cell::RefCell,
     collections::HashMap,
     ops::{ControlFlow, Range},
-    sync::{LazyLock, OnceLock},
+    sync::{
+        LazyLock, OnceLock,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -133,6 +136,8 @@ pub struct LanguageInfo {
     queries_dir: String,
     grammar: Option<tree_sitter::Language>,
     queries: OnceLock<CompiledQueries>,
+    /// A background compile of `queries` has been started (see [`LanguageInfo::warm`]).
+    warming: AtomicBool,
 }
 
 #[derive(Default)]
@@ -182,6 +187,27 @@ impl LanguageInfo {
             }
             compiled
         })
+    }
+
+    /// Whether the queries are compiled. Compiling a language's queries takes tens of
+    /// milliseconds (50 ms for Rust), once per process; whoever needs them first waits for it.
+    pub fn queries_ready(&self) -> bool {
+        self.grammar.is_none() || self.queries.get().is_some()
+    }
+
+    /// Starts compiling the queries on a background thread, unless they are compiled or being
+    /// compiled, so that the first request in this language finds them ready.
+    pub fn warm(&'static self) {
+        if self.queries_ready() || self.warming.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let spawned = crate::threads::spawn_background("switchboard-queries", move || {
+            self.compiled();
+        });
+        if let Err(e) = spawned {
+            // The first user of the queries compiles them instead.
+            tracing::debug!("cannot start a thread to compile the {} queries: {e}", self.id);
+        }
     }
 
     pub fn query(&self, kind: QueryKind) -> Option<&Query> {
@@ -237,6 +263,7 @@ impl Languages {
                     grammar_name: entry.grammar,
                     grammar,
                     queries: OnceLock::new(),
+                    warming: AtomicBool::new(false),
                 }
             })
             .collect();
@@ -563,6 +590,23 @@ impl<'a> TextProvider<&'a [u8]> for RopeText<'a> {
 mod tests {
     use super::*;
     use crate::documents::{Change, Document, Encoding, Position};
+
+    #[test]
+    fn warm_compiles_the_queries_in_the_background() {
+        // A table of its own (leaked for the `'static` the thread needs): nothing compiled yet.
+        let langs: &'static Languages = Box::leak(Box::new(Languages::from_toml(LANGUAGE_TABLE)));
+        let rust = langs.by_id("rust").unwrap();
+        assert!(!rust.queries_ready());
+        rust.warm();
+        rust.warm(); // a second call starts nothing more
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !rust.queries_ready() {
+            assert!(Instant::now() < deadline, "the queries never compiled");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(rust.query(QueryKind::Definitions).is_some());
+        assert!(langs.by_id("python").is_some_and(|p| !p.queries_ready()), "only the language asked for");
+    }
 
     #[test]
     fn every_language_has_a_grammar_and_its_queries_compile() {
