@@ -248,14 +248,15 @@ impl Engine {
         self.gather.never_wait();
     }
 
-    /// Leaves the tree out of a typing-path copy while its language's queries compile.
+    /// A typing-path copy whose tree does not wait for its language's queries while they compile:
+    /// the syntax gate still has the tree, query-based context is left out of this one answer.
     fn unless_compiling(&self, mut state: DocState) -> DocState {
         if let Some(lang) = state.lang
             && !lang.queries_ready()
             && self.never_wait.load(Ordering::Relaxed)
         {
             lang.warm();
-            state.syntax = None;
+            state.syntax = state.syntax.map(SyntaxTree::without_waiting);
         }
         state
     }

@@ -61,7 +61,7 @@ impl Binding {
 
 /// The bindings of every import in `tree` (at most `limit`).
 pub fn bindings(tree: &SyntaxTree, rope: &Rope, limit: usize) -> Vec<Binding> {
-    let Some(query) = tree.lang.query(QueryKind::Imports) else { return Vec::new() };
+    let Some(query) = tree.query(QueryKind::Imports) else { return Vec::new() };
     let rules = &tree.lang.modules;
     let names = query.capture_names();
     let text = rope.to_string();

@@ -214,6 +214,11 @@ impl LanguageInfo {
         self.compiled().by_kind.get(&kind)
     }
 
+    /// The `kind` query if the queries are compiled already; never waits.
+    pub fn ready_query(&self, kind: QueryKind) -> Option<&Query> {
+        self.queries.get()?.by_kind.get(&kind)
+    }
+
     /// Query compile errors (file:line:col: message), empty when all is well.
     pub fn query_errors(&self) -> &[String] {
         &self.compiled().errors
@@ -302,6 +307,9 @@ thread_local! {
 pub struct SyntaxTree {
     pub lang: &'static LanguageInfo,
     tree: Tree,
+    /// False on the server's typing path while the language's queries compile: query-based
+    /// lookups then find nothing instead of waiting (see [`SyntaxTree::without_waiting`]).
+    wait_for_queries: bool,
 }
 
 impl std::fmt::Debug for SyntaxTree {
@@ -349,7 +357,7 @@ fn parse_rope(lang: &LanguageInfo, rope: &Rope, old: Option<&Tree>) -> Option<Tr
 impl SyntaxTree {
     /// Parses a whole document; `None` for plain text, binary-looking, oversized or pathological input.
     pub fn parse(lang: &'static LanguageInfo, rope: &Rope) -> Option<SyntaxTree> {
-        parse_rope(lang, rope, None).map(|tree| SyntaxTree { lang, tree })
+        parse_rope(lang, rope, None).map(|tree| SyntaxTree { lang, tree, wait_for_queries: true })
     }
 
     /// Applies the edits to the old tree and reparses with it, reusing every unchanged subtree.
@@ -376,6 +384,19 @@ impl SyntaxTree {
             }
             None => false,
         }
+    }
+
+    /// This tree, with query-based lookups (scopes, identifiers, definitions, imports) that find
+    /// nothing until the language's queries are compiled, rather than wait for them. Structure
+    /// (errors, nodes) is all there: the syntax gate still judges a suggestion.
+    pub fn without_waiting(mut self) -> Self {
+        self.wait_for_queries = false;
+        self
+    }
+
+    /// The language's `kind` query, unless it is still compiling and this tree does not wait.
+    pub(crate) fn query(&self, kind: QueryKind) -> Option<&'static Query> {
+        if self.wait_for_queries { self.lang.query(kind) } else { self.lang.ready_query(kind) }
     }
 
     pub fn tree(&self) -> &Tree {
@@ -415,7 +436,7 @@ impl SyntaxTree {
         range: Option<Range<usize>>,
         mut f: impl FnMut(&str, Node<'_>),
     ) {
-        let Some(query) = self.lang.query(kind) else { return };
+        let Some(query) = self.query(kind) else { return };
         let mut cursor = QueryCursor::new();
         if let Some(r) = range {
             cursor.set_byte_range(r);
@@ -455,7 +476,7 @@ impl SyntaxTree {
         range: Option<Range<usize>>,
         mut f: impl FnMut(&str, Node<'_>, Node<'_>),
     ) {
-        let Some(query) = self.lang.query(QueryKind::Definitions) else { return };
+        let Some(query) = self.query(QueryKind::Definitions) else { return };
         let names = query.capture_names();
         let mut cursor = QueryCursor::new();
         if let Some(r) = range {
@@ -606,6 +627,20 @@ mod tests {
         }
         assert!(rust.query(QueryKind::Definitions).is_some());
         assert!(langs.by_id("python").is_some_and(|p| !p.queries_ready()), "only the language asked for");
+    }
+
+    #[test]
+    fn a_tree_that_does_not_wait_skips_queries_but_keeps_its_structure() {
+        let langs: &'static Languages = Box::leak(Box::new(Languages::from_toml(LANGUAGE_TABLE)));
+        let rust = langs.by_id("rust").unwrap();
+        let rope = Rope::from_str("fn f() {\n    let x = ((;\n}\n");
+        let tree = SyntaxTree::parse(rust, &rope).unwrap().without_waiting();
+        assert!(tree.definitions(&rope, None).is_empty(), "queries are not compiled yet");
+        assert!(!rust.queries_ready(), "asking did not compile them");
+        assert!(tree.errors_in(0..rope.len_bytes()) > 0, "the syntax gate still sees the error");
+        let waiting = SyntaxTree::parse(rust, &rope).unwrap();
+        assert_eq!(waiting.definitions(&rope, None)[0].name, "f");
+        assert_eq!(tree.definitions(&rope, None)[0].name, "f", "compiled now: found");
     }
 
     #[test]
