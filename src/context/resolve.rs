@@ -3,7 +3,7 @@
 //! imports — found through the file's import statements where they say where a name comes from,
 //! and by name lookup otherwise. Pure: the workspace is a trait the index implements.
 
-use std::collections::HashSet;
+use std::{collections::HashSet, ops::Range};
 
 use ropey::Rope;
 
@@ -91,6 +91,11 @@ pub struct Resolved {
 const CALL_SCAN_BYTES: usize = 800;
 /// Names taken from the enclosing scope.
 const MAX_SCOPE_NAMES: usize = 48;
+/// The rings of the scope the name scan reads (bytes before and after the cursor), and its head.
+/// Only the nearest ring is read precisely, so it is a few lines either way.
+const SCOPE_BEFORE: [usize; 3] = [600, 4000, 16000];
+const SCOPE_AFTER: [usize; 2] = [250, 2000];
+const SCOPE_HEAD_BYTES: usize = 400;
 /// Definitions kept per wanted name: the callee may be overloaded or defined twice; others, one.
 const PER_CALLEE: usize = 2;
 
@@ -118,30 +123,34 @@ pub fn wanted(t: &Target<'_>) -> Vec<Wanted> {
     let bound = |n: &str| t.imports.iter().any(|b| t.lang.is_some_and(|l| b.local(&l.modules) == Some(n)));
     let keep = |n: &str| (n.chars().count() > 2 || bound(n)) && !(t.defined_here)(n);
     let mut scope_names: Vec<(usize, String)> = Vec::new();
+    let mut found = HashSet::new();
+    let distinct = std::cell::Cell::new(0);
+    let mut take = |name: String, at: usize| {
+        if at <= t.offset && t.offset <= at + name.len() {
+            return; // the word being typed
+        }
+        if keep(&name) && !out.iter().any(|w| w.name == name) && !found.contains(&name) {
+            found.insert(name.clone());
+            distinct.set(found.len());
+        }
+        scope_names.push((at.abs_diff(t.offset), name));
+    };
     match t.syntax {
         Some(tree) => {
             let scopes = tree.scopes_at(t.rope, t.offset);
-            let range = scopes.last().cloned().unwrap_or(t.offset.saturating_sub(2000)..t.offset + 2000);
-            let range = range.start..range.end.min(t.offset + 2000);
-            tree.identifiers(t.rope, Some(range), |name, at| {
-                let end = at + name.len();
-                if at <= t.offset && t.offset <= end {
-                    return; // the word being typed
+            let scope = scopes.last().cloned().unwrap_or(t.offset.saturating_sub(2000)..t.offset + 2000);
+            for ring in scope_rings(scope, t.offset) {
+                if distinct.get() >= MAX_SCOPE_NAMES {
+                    break;
                 }
-                scope_names.push((at.abs_diff(t.offset), name));
-            });
-        }
-        None => {
-            let from = t.offset.saturating_sub(1500);
-            let text = crate::syntax::slice(t.rope, from..t.offset + 500);
-            let mut at = from;
-            for w in text.split(|c: char| !crate::completion::local::is_word_char(c)) {
-                if !w.is_empty() && !w.starts_with(|c: char| c.is_ascii_digit()) && at + w.len() != t.offset {
-                    scope_names.push((at.abs_diff(t.offset), w.to_owned()));
+                if ring.precise {
+                    tree.identifiers(t.rope, Some(ring.range), &mut take);
+                } else {
+                    words(t.rope, t.lang, ring.range, &mut take);
                 }
-                at += w.len() + 1;
             }
         }
+        None => words(t.rope, t.lang, t.offset.saturating_sub(1500)..t.offset + 500, &mut take),
     }
     scope_names.sort();
     let mut taken = 0;
@@ -164,6 +173,71 @@ pub fn wanted(t: &Target<'_>) -> Vec<Wanted> {
         }
     }
     out
+}
+
+/// A part of the enclosing scope the name scan reads.
+#[derive(Debug, PartialEq, Eq)]
+struct Ring {
+    range: Range<usize>,
+    /// Read with the identifiers query; otherwise lexically (see [`words`]).
+    precise: bool,
+}
+
+/// What of the enclosing `scope` the name scan reads, nearest first: rings around the cursor
+/// that widen until enough names are found, then the scope's head (a function's signature).
+/// The nearest ring and the head are read with the identifiers query; the wider rings
+/// lexically, because tree-sitter walks ~30 bytes a microsecond and a long function read through
+/// it would cost the keystroke most of a millisecond.
+fn scope_rings(scope: Range<usize>, offset: usize) -> Vec<Ring> {
+    let end = scope.end.min(offset + SCOPE_AFTER[SCOPE_AFTER.len() - 1]);
+    let before = |n: usize| offset.saturating_sub(n).max(scope.start).min(offset);
+    let after = |n: usize| (offset + n).min(end).max(offset);
+    let mut rings = Vec::new();
+    let (mut lo, mut hi) = (offset, offset);
+    for (i, &back) in SCOPE_BEFORE.iter().enumerate() {
+        let (new_lo, new_hi) = (before(back), SCOPE_AFTER.get(i).map_or(hi, |&n| after(n)));
+        if i == 0 {
+            rings.push(Ring { range: new_lo..new_hi, precise: true });
+        } else {
+            let wider = [new_lo..lo, hi..new_hi].into_iter().filter(|r| r.start < r.end);
+            rings.extend(wider.map(|range| Ring { range, precise: false }));
+        }
+        (lo, hi) = (new_lo, new_hi);
+    }
+    let head = scope.start..(scope.start + SCOPE_HEAD_BYTES).min(lo);
+    if head.start < head.end {
+        rings.push(Ring { range: head, precise: true });
+    }
+    rings
+}
+
+/// The names in `range` of `rope`, read lexically: words that are not numbers, not the
+/// language's keywords and not in a line comment. Calls `f(word, byte offset)`.
+fn words(rope: &Rope, lang: Option<&LanguageInfo>, range: Range<usize>, f: &mut impl FnMut(String, usize)) {
+    let keywords = lang.map(LanguageInfo::keywords);
+    let comment = lang.and_then(|l| l.line_comment.as_deref()).filter(|c| !c.is_empty());
+    let from = range.start.min(rope.len_bytes());
+    let text = crate::syntax::slice(rope, from..range.end);
+    let mut at = from;
+    for line in text.split_inclusive('\n') {
+        let code = comment.and_then(|c| line.find(c)).map_or(line, |i| &line[..i]);
+        let mut word_start = None;
+        for (i, c) in code.char_indices().chain([(code.len(), ' ')]) {
+            match (word_start, crate::completion::local::is_word_char(c)) {
+                (None, true) => word_start = Some(i),
+                (Some(s), false) => {
+                    let w = &code[s..i];
+                    let keyword = keywords.is_some_and(|k| k.contains(w));
+                    if !w.starts_with(|c: char| c.is_ascii_digit()) && !keyword {
+                        f(w.to_owned(), at + s);
+                    }
+                    word_start = None;
+                }
+                _ => {}
+            }
+        }
+        at += line.len();
+    }
 }
 
 /// The calls whose argument list the cursor is in, innermost first, each as its name chain
@@ -290,6 +364,56 @@ mod tests {
 
     use super::*;
     use crate::syntax::Languages;
+
+    #[test]
+    fn the_scope_scan_widens_from_the_cursor_and_ends_with_the_head() {
+        let ring = |range: Range<usize>, precise| Ring { range, precise };
+        // A small scope: the first ring is all of it.
+        assert_eq!(scope_rings(100..600, 400), vec![ring(100..600, true)]);
+        // A long function: rings 600/250, 4,000/2,000, 16,000/– bytes around the cursor, then
+        // the first 400 bytes (its signature).
+        assert_eq!(
+            scope_rings(1_000..90_000, 50_000),
+            vec![
+                ring(49_400..50_250, true),
+                ring(46_000..49_400, false),
+                ring(50_250..52_000, false),
+                ring(34_000..46_000, false),
+                ring(1_000..1_400, true)
+            ]
+        );
+        // The cursor near the end of the scope: nothing past it; the head is not read twice.
+        let rings = scope_rings(0..50_010, 50_000);
+        assert_eq!(
+            rings.iter().map(|r| r.range.clone()).collect::<Vec<_>>(),
+            [49_400..50_010, 46_000..49_400, 34_000..46_000, 0..400]
+        );
+        assert_eq!(scope_rings(0..3_000, 2_000).len(), 3);
+    }
+
+    #[test]
+    fn the_lexical_scan_skips_keywords_numbers_and_comments() {
+        let lang = Languages::global().by_id("rust");
+        let text = "let café = Config::load(2); // see Other\n    pub fn 9lives(x: Größe) {}";
+        let rope = Rope::from_str(text);
+        let mut got = Vec::new();
+        words(&rope, lang, 0..text.len(), &mut |w, at| got.push((w, at)));
+        let at = |w: &str| text.find(w).unwrap();
+        assert_eq!(
+            got,
+            vec![
+                ("café".to_string(), at("café")),
+                ("Config".into(), at("Config")),
+                ("load".into(), at("load")),
+                ("x".into(), at("x:")),
+                ("Größe".into(), at("Größe")),
+            ]
+        );
+        // Without a language nothing is a keyword.
+        let mut plain = Vec::new();
+        words(&rope, None, 0..3, &mut |w, _| plain.push(w));
+        assert_eq!(plain, ["let"]);
+    }
 
     #[test]
     fn calls_innermost_first_with_their_qualifiers() {

@@ -15,7 +15,7 @@ mod embedded {
 
 use std::{
     cell::RefCell,
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     ops::{ControlFlow, Range},
     sync::{
         LazyLock, OnceLock,
@@ -138,6 +138,7 @@ pub struct LanguageInfo {
     queries: OnceLock<CompiledQueries>,
     /// A background compile of `queries` has been started (see [`LanguageInfo::warm`]).
     warming: AtomicBool,
+    keywords: OnceLock<HashSet<String>>,
 }
 
 #[derive(Default)]
@@ -186,6 +187,21 @@ impl LanguageInfo {
                 }
             }
             compiled
+        })
+    }
+
+    /// The grammar's keywords: its anonymous tokens that look like words (`fn`, `let`, `def`),
+    /// read from the grammar itself, so a lexical scan can tell them from names.
+    pub fn keywords(&self) -> &HashSet<String> {
+        self.keywords.get_or_init(|| {
+            let Some(grammar) = &self.grammar else { return HashSet::new() };
+            (0..grammar.node_kind_count())
+                .filter_map(|id| u16::try_from(id).ok())
+                .filter(|&id| !grammar.node_kind_is_named(id))
+                .filter_map(|id| grammar.node_kind_for_id(id))
+                .filter(|k| k.chars().all(|c| c.is_alphanumeric() || c == '_') && !k.is_empty())
+                .map(str::to_owned)
+                .collect()
         })
     }
 
@@ -269,6 +285,7 @@ impl Languages {
                     grammar,
                     queries: OnceLock::new(),
                     warming: AtomicBool::new(false),
+                    keywords: OnceLock::new(),
                 }
             })
             .collect();
