@@ -92,9 +92,9 @@ const CALL_SCAN_BYTES: usize = 800;
 /// Names taken from the enclosing scope.
 const MAX_SCOPE_NAMES: usize = 48;
 /// The rings of the scope the name scan reads (bytes before and after the cursor), and its head.
-/// Only the nearest ring is read precisely, so it is a few lines either way.
-const SCOPE_BEFORE: [usize; 3] = [600, 4000, 16000];
-const SCOPE_AFTER: [usize; 2] = [250, 2000];
+/// Only the nearest ring is read precisely, so it is the lines at the cursor.
+const SCOPE_BEFORE: [usize; 3] = [300, 4000, 16000];
+const SCOPE_AFTER: [usize; 2] = [120, 2000];
 const SCOPE_HEAD_BYTES: usize = 400;
 /// Definitions kept per wanted name: the callee may be overloaded or defined twice; others, one.
 const PER_CALLEE: usize = 2;
@@ -185,8 +185,8 @@ struct Ring {
 
 /// What of the enclosing `scope` the name scan reads, nearest first: rings around the cursor
 /// that widen until enough names are found, then the scope's head (a function's signature).
-/// The nearest ring and the head are read with the identifiers query; the wider rings
-/// lexically, because tree-sitter walks ~30 bytes a microsecond and a long function read through
+/// The nearest ring (the lines at the cursor) is read with the identifiers query, the rest
+/// lexically, because tree-sitter walks ~15 bytes a microsecond and a long function read through
 /// it would cost the keystroke most of a millisecond.
 fn scope_rings(scope: Range<usize>, offset: usize) -> Vec<Ring> {
     let end = scope.end.min(offset + SCOPE_AFTER[SCOPE_AFTER.len() - 1]);
@@ -206,7 +206,7 @@ fn scope_rings(scope: Range<usize>, offset: usize) -> Vec<Ring> {
     }
     let head = scope.start..(scope.start + SCOPE_HEAD_BYTES).min(lo);
     if head.start < head.end {
-        rings.push(Ring { range: head, precise: true });
+        rings.push(Ring { range: head, precise: false });
     }
     rings
 }
@@ -369,24 +369,24 @@ mod tests {
     fn the_scope_scan_widens_from_the_cursor_and_ends_with_the_head() {
         let ring = |range: Range<usize>, precise| Ring { range, precise };
         // A small scope: the first ring is all of it.
-        assert_eq!(scope_rings(100..600, 400), vec![ring(100..600, true)]);
-        // A long function: rings 600/250, 4,000/2,000, 16,000/– bytes around the cursor, then
+        assert_eq!(scope_rings(100..500, 400), vec![ring(100..500, true)]);
+        // A long function: rings 300/120, 4,000/2,000, 16,000/– bytes around the cursor, then
         // the first 400 bytes (its signature).
         assert_eq!(
             scope_rings(1_000..90_000, 50_000),
             vec![
-                ring(49_400..50_250, true),
-                ring(46_000..49_400, false),
-                ring(50_250..52_000, false),
+                ring(49_700..50_120, true),
+                ring(46_000..49_700, false),
+                ring(50_120..52_000, false),
                 ring(34_000..46_000, false),
-                ring(1_000..1_400, true)
+                ring(1_000..1_400, false)
             ]
         );
         // The cursor near the end of the scope: nothing past it; the head is not read twice.
         let rings = scope_rings(0..50_010, 50_000);
         assert_eq!(
             rings.iter().map(|r| r.range.clone()).collect::<Vec<_>>(),
-            [49_400..50_010, 46_000..49_400, 34_000..46_000, 0..400]
+            [49_700..50_010, 46_000..49_700, 34_000..46_000, 0..400]
         );
         assert_eq!(scope_rings(0..3_000, 2_000).len(), 3);
     }
