@@ -115,6 +115,7 @@ impl Index {
             trees: VecDeque::new(),
             stats: IndexStats::default(),
             workspace: None,
+            retired: Vec::new(),
         };
         if let Err(e) = crate::threads::spawn_background("switchboard-index", move || state.run(rx)) {
             tracing::error!(
@@ -208,12 +209,33 @@ struct Indexer {
     trees: VecDeque<FileKey>,
     stats: IndexStats,
     workspace: Option<Workspace>,
+    /// Snapshots replaced by a newer one that a request may still be reading. They are freed
+    /// here, on this thread, once nobody else holds them: freeing a large one (a 2 MB plain-text
+    /// scan holds ~250,000 words) takes tens of milliseconds, which a request must never pay,
+    /// nor wait for under the lock.
+    retired: Vec<Arc<Snapshot>>,
 }
+
+/// How often retired snapshots are looked at again while no update arrives.
+const RETIRED_SWEEP: Duration = Duration::from_millis(500);
 
 impl Indexer {
     fn run(mut self, rx: mpsc::Receiver<Msg>) {
         let mut last_batch = Duration::ZERO;
-        while let Ok(first) = rx.recv() {
+        loop {
+            let next = if self.retired.is_empty() {
+                rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected)
+            } else {
+                rx.recv_timeout(RETIRED_SWEEP)
+            };
+            let first = match next {
+                Ok(m) => m,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    self.sweep_retired();
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
             // Under sustained typing into a file whose reparse is slow, let the next burst gather
             // for as long as the last batch took: the indexer then uses at most half a core and
             // leaves the other cores to the requests.
@@ -405,7 +427,17 @@ impl Indexer {
         let mut snapshot =
             Snapshot { base: self.base.clone(), overlay: Arc::new(self.overlay.clone()), stats: self.stats.clone() };
         snapshot.stats.files = snapshot.len();
-        *self.published.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(snapshot);
+        let new = Arc::new(snapshot);
+        // The old snapshot leaves the lock first; it is freed below, or later, never under it.
+        let old = std::mem::replace(&mut *self.published.write().unwrap_or_else(|p| p.into_inner()), new);
+        self.retired.push(old);
+        self.sweep_retired();
+    }
+
+    /// Frees the retired snapshots nobody reads any more. A request's clone can only come from
+    /// the published one, so a retired snapshot this thread alone holds stays unread.
+    fn sweep_retired(&mut self) {
+        self.retired.retain(|s| Arc::strong_count(s) > 1);
     }
 }
 
@@ -469,6 +501,30 @@ mod tests {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, text).unwrap();
         p
+    }
+
+    /// A request that still reads a replaced snapshot never frees it: the indexer does, on its
+    /// own thread, once the request has let go (at its next publish or sweep).
+    #[test]
+    fn a_reader_never_frees_a_replaced_snapshot() {
+        let index = Index::default();
+        let words: String = (0..20_000).map(|i| format!("word_{i} ")).collect();
+        index.open("file:///w/a.txt", None, 1, Rope::from_str(&words), true);
+        index.flush();
+        let held = index.snapshot();
+        let weak = Arc::downgrade(&held);
+        assert!(held.file(&FileKey::from_uri("file:///w/a.txt")).is_some());
+        index.open("file:///w/b.txt", None, 1, Rope::from_str("other words"), true);
+        index.flush();
+        assert!(!Arc::ptr_eq(&held, &index.snapshot()), "a newer snapshot is published");
+        drop(held);
+        assert!(weak.upgrade().is_some(), "dropping the last reader's copy did not free it here");
+        // The indexer frees it: at its next publish, or after a sweep interval without one.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while weak.upgrade().is_some() {
+            assert!(Instant::now() < deadline, "the retired snapshot was never freed");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// A document opened before the walk reaches its imports: the files it imports are read at
