@@ -211,24 +211,43 @@ fn scope_rings(scope: Range<usize>, offset: usize) -> Vec<Ring> {
     rings
 }
 
+/// Longest word a ring's end is stretched to read whole.
+const MAX_WORD_CHARS: usize = 128;
+
 /// The names in `range` of `rope`, read lexically: words that are not numbers, not the
-/// language's keywords and not in a line comment. Calls `f(word, byte offset)`.
+/// language's keywords and not in a line comment. Calls `f(word, byte offset)`. A word belongs to
+/// the ring its first character is in and is read whole: one cut by the range's end is read to
+/// its end, one that started before the range is left to the ring before.
 fn words(rope: &Rope, lang: Option<&LanguageInfo>, range: Range<usize>, f: &mut impl FnMut(String, usize)) {
+    use crate::completion::local::is_word_char;
     let keywords = lang.map(LanguageInfo::keywords);
     let comment = lang.and_then(|l| l.line_comment.as_deref()).filter(|c| !c.is_empty());
-    let from = range.start.min(rope.len_bytes());
-    let text = crate::syntax::slice(rope, from..range.end);
-    let mut at = from;
+    let len = rope.len_bytes();
+    let first = rope.byte_to_char(range.start.min(len));
+    let mut last = rope.byte_to_char(range.end.min(len)).max(first);
+    let mut stretched = 0;
+    while last > first && last < rope.len_chars() && stretched < MAX_WORD_CHARS {
+        if !(is_word_char(rope.char(last - 1)) && is_word_char(rope.char(last))) {
+            break;
+        }
+        last += 1;
+        stretched += 1;
+    }
+    let cut_at_start = first > 0 && is_word_char(rope.char(first - 1));
+    let text = rope.slice(first..last).to_string();
+    let start = rope.char_to_byte(first);
+    let mut at = start;
     for line in text.split_inclusive('\n') {
         let code = comment.and_then(|c| line.find(c)).map_or(line, |i| &line[..i]);
         let mut word_start = None;
         for (i, c) in code.char_indices().chain([(code.len(), ' ')]) {
-            match (word_start, crate::completion::local::is_word_char(c)) {
+            match (word_start, is_word_char(c)) {
                 (None, true) => word_start = Some(i),
                 (Some(s), false) => {
                     let w = &code[s..i];
+                    let starts_before = cut_at_start && at + s == start;
                     let keyword = keywords.is_some_and(|k| k.contains(w));
-                    if !w.starts_with(|c: char| c.is_ascii_digit()) && !keyword {
+                    if !w.starts_with(|c: char| c.is_ascii_digit()) && !keyword && !starts_before {
                         f(w.to_owned(), at + s);
                     }
                     word_start = None;
@@ -413,6 +432,33 @@ mod tests {
         let mut plain = Vec::new();
         words(&rope, None, 0..3, &mut |w, _| plain.push(w));
         assert_eq!(plain, ["let"]);
+    }
+
+    #[test]
+    fn a_word_belongs_to_the_ring_it_starts_in_and_is_read_whole() {
+        let text = "let café = Config::load(2);";
+        let rope = Rope::from_str(text);
+        let at = |w: &str| text.find(w).unwrap();
+        let scan = |range: Range<usize>| {
+            let mut got = Vec::new();
+            words(&rope, None, range, &mut |w, at| got.push((w, at)));
+            got
+        };
+        // Starts inside `Config` (left to the ring before), ends inside `load` (read to its end).
+        assert_eq!(scan(at("Config") + 2..at("load") + 2), vec![("load".to_string(), at("load"))]);
+        // Starts inside the two bytes of `é`: offsets stay exact, `café` is not split.
+        assert_eq!(scan(at("é") + 1..at("=")), Vec::<(String, usize)>::new());
+        assert_eq!(scan(at("café")..at("café") + 1), vec![("café".to_string(), at("café"))]);
+        // Two rings that meet inside a word read it once, whole.
+        let mid = at("Config") + 3;
+        let mut both = scan(0..mid);
+        both.extend(scan(mid..text.len()));
+        assert_eq!(
+            both.iter().filter(|(w, _)| w.contains("onf")).collect::<Vec<_>>(),
+            [&("Config".to_string(), at("Config"))]
+        );
+        // Past the end of the text: clamped.
+        assert_eq!(scan(text.len()..text.len() + 50), Vec::<(String, usize)>::new());
     }
 
     #[test]
