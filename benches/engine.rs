@@ -1,5 +1,6 @@
 //! Engine benchmarks (criterion): a one-character edit plus incremental reparse on a 100,000-line
-//! file, and local completion latency with 200 open files. Figures are recorded in BENCHMARKS.md.
+//! file, local completion latency with 200 open files, and the syntax gate every model suggestion
+//! passes. Figures are recorded in BENCHMARKS.md.
 
 use std::hint::black_box;
 
@@ -8,8 +9,10 @@ use criterion::{Criterion, criterion_group, criterion_main};
 mod common;
 use common::rust_source;
 use switchboard::{
+    completion::inline::{DocView, syntax_gate},
     documents::{Change, Encoding, Position},
     engine::Engine,
+    syntax::{Languages, SyntaxTree},
 };
 
 fn edit_and_reparse(c: &mut Criterion) {
@@ -67,9 +70,54 @@ fn local_completion(c: &mut Criterion) {
     });
 }
 
+/// The syntax gate on a suggestion at a line end: inside one long function (the inline overhead
+/// benchmark's file: 330 statements, the function is the whole file), inside a short function of a
+/// long file, and a suggestion that closes the block it starts in (judged twice).
+fn syntax_gate_shapes(c: &mut Criterion) {
+    let view = |text: &str| {
+        let rope = ropey::Rope::from_str(text);
+        let lang = Languages::global().by_id("rust");
+        DocView {
+            uri: "file:///gate.rs".into(),
+            version: 1,
+            syntax: lang.and_then(|l| SyntaxTree::parse(l, &rope)),
+            syntax_behind: false,
+            rope,
+            lang,
+            language_id: "rust".into(),
+        }
+    };
+    let mut long_fn = String::from("pub fn checksums(input: u64) -> u64 {\n");
+    for i in 0..330 {
+        long_fn.push_str(&format!("    let value_{i} = input.wrapping_mul({}).rotate_left({});\n", 2 * i + 1, i % 61));
+    }
+    long_fn.push_str("    input\n}\n");
+    let at = long_fn.find("let value_200").unwrap();
+    let at = at + long_fn[at..].find('\n').unwrap();
+    let long = view(&long_fn);
+    c.bench_function("syntax gate: a line in a 330-line function", |b| {
+        b.iter(|| black_box(syntax_gate(&long, at, 0, black_box(" // checked"))))
+    });
+    let closes = "\n    if input > 0 {\n        return 1;\n    }";
+    c.bench_function("syntax gate: a 4-line suggestion in a 330-line function", |b| {
+        b.iter(|| black_box(syntax_gate(&long, at, 0, black_box(closes))))
+    });
+    let ends = "\n    input\n}\n\npub fn more(input: u64) -> u64 {";
+    c.bench_function("syntax gate: a suggestion that ends the 330-line function (judged twice)", |b| {
+        b.iter(|| black_box(syntax_gate(&long, at, 0, black_box(ends))))
+    });
+    let file = rust_source(2_000, 0);
+    let short = view(&file);
+    let at = file.find("        total +=").unwrap();
+    let at = at + file[at..].find('\n').unwrap();
+    c.bench_function("syntax gate: a line in a short function of a 2,000-line file", |b| {
+        b.iter(|| black_box(syntax_gate(&short, at, 0, black_box(" // checked"))))
+    });
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30);
-    targets = edit_and_reparse, local_completion
+    targets = edit_and_reparse, local_completion, syntax_gate_shapes
 }
 criterion_main!(benches);

@@ -750,19 +750,21 @@ fn strip_echoed_word(raw: &str, prefix: &str) -> String {
 /// Nothing the model writes reaches the buffer unless it parses. The completion is inserted into the
 /// top-level item around the cursor (a function, a class, ...); a small item is parsed on its own (top-
 /// level items parse alone by construction, and a reparse of a 100,000-line file costs milliseconds),
-/// a large one by an incremental reparse of the document. Keeps the longest run of whole lines that
-/// adds no ERROR node around the edit; `None` when not even the first line passes.
+/// a large one by an incremental reparse of the document. Before that judge, the innermost statement
+/// or block around the cursor that parses alone (`standalone_statements`) is tried: most suggestions
+/// pass there for the cost of parsing a line or two. Keeps the longest run of whole lines that adds
+/// no ERROR node around the edit; `None` when not even the first line passes.
 pub fn syntax_gate(view: &DocView, offset: usize, replace_after: usize, text: &str) -> Option<String> {
     let Some(tree) = &view.syntax else { return Some(text.to_owned()) };
     let len = view.rope.len_bytes();
     let (start, end) = (offset.min(len), (offset + replace_after).min(len));
-    let root = tree.root();
-    let mut cursor = root.walk();
-    let top = root.children(&mut cursor).find(|c| c.start_byte() <= start && end <= c.end_byte());
+    let mut cursor = tree.root().walk();
+    let top = goto_child_holding(&mut cursor, start, end, false).then(|| cursor.node());
     let small = |r: &Range<usize>| r.end - r.start <= STANDALONE_ITEM_BYTES && (r.end - r.start) * 4 < len;
+    let lang = tree.lang;
     let mut item = top.map_or(start..start, |c| c.byte_range());
     if !small(&item)
-        && let Some(nested) = top.and_then(|t| standalone_within(t, start, end, &tree.lang.standalone))
+        && let Some(nested) = top.and_then(|t| standalone_within(t, start, end, &lang.standalone))
         && small(&nested)
     {
         item = nested;
@@ -771,24 +773,13 @@ pub fn syntax_gate(view: &DocView, offset: usize, replace_after: usize, text: &s
     // expected while a block is being written. A suggestion may open a block or a list the user goes
     // on to fill (`if x {`, `ITEMS = [`): what it leaves open is closed before judging it.
     let before = tree.errors_in(start..end);
-    let passes: Box<dyn Fn(&str) -> bool> = if small(&item) {
+    let alone = |unit: Range<usize>| parses_alone(view, unit, start, end, before);
+    let judge: Check<'_> = if small(&item) {
         // A small item in a large file parses alone faster than the file reparses.
-        let base = crate::syntax::slice(&view.rope, item.clone());
-        let (lo, hi) = (start - item.start, end - item.start);
-        let (Some(head), Some(tail)) = (base.get(..lo).map(str::to_owned), base.get(hi..).map(str::to_owned)) else {
-            return Some(text.to_owned());
-        };
-        let lang = tree.lang;
-        let errors = move |source: &str, range: Range<usize>| {
-            SyntaxTree::parse(lang, &Rope::from_str(source)).map(|t| t.errors_in(range))
-        };
-        // A tree still catching up with the last keystrokes may miscount errors right here: then
-        // judge against the item parsed alone, on the same footing as the candidates.
-        let before = if view.syntax_behind { errors(&base, lo..hi).unwrap_or(before) } else { before };
-        Box::new(move |candidate: &str| {
-            let closed = format!("{candidate}{}", closers(candidate));
-            errors(&format!("{head}{closed}{tail}"), lo..lo + closed.len()).is_some_and(|after| after <= before)
-        })
+        match alone(item.clone()) {
+            Some(check) => check,
+            None => return Some(text.to_owned()),
+        }
     } else {
         // Otherwise: edit a copy of the document's tree and reparse it incrementally.
         Box::new(move |candidate: &str| {
@@ -798,6 +789,11 @@ pub fn syntax_gate(view: &DocView, offset: usize, replace_after: usize, text: &s
             copy.syntax.is_some_and(|t| t.errors_in(start..start + closed.len()) <= before)
         })
     };
+    let statement = top
+        .and_then(|t| standalone_within(t, start, end, &lang.standalone_statements))
+        .filter(|r| small(r) && item.start <= r.start && r.end <= item.end && r.len() < item.len())
+        .and_then(alone);
+    let passes = |candidate: &str| statement.as_ref().is_some_and(|quick| quick(candidate)) || judge(candidate);
     if passes(text) {
         return Some(text.to_owned());
     }
@@ -813,22 +809,65 @@ pub fn syntax_gate(view: &DocView, offset: usize, replace_after: usize, text: &s
     None
 }
 
+/// Whether a candidate suggestion parses where it would go.
+type Check<'a> = Box<dyn Fn(&str) -> bool + 'a>;
+
+/// A check of candidates for `start..end` (inside `unit`) that parses `unit` on its own with the
+/// candidate in place; `None` when the unit cannot be cut out of the text.
+fn parses_alone(view: &DocView, unit: Range<usize>, start: usize, end: usize, before: usize) -> Option<Check<'static>> {
+    let lang = view.syntax.as_ref()?.lang;
+    let base = crate::syntax::slice(&view.rope, unit.clone());
+    let (lo, hi) = (start.checked_sub(unit.start)?, end.checked_sub(unit.start)?);
+    let (head, tail) = (base.get(..lo)?.to_owned(), base.get(hi..)?.to_owned());
+    let errors = move |source: &str, range: Range<usize>| {
+        SyntaxTree::parse(lang, &Rope::from_str(source)).map(|t| t.errors_in(range))
+    };
+    // A tree still catching up with the last keystrokes may miscount errors right here: then
+    // judge against the unit parsed alone, on the same footing as the candidates.
+    let before = if view.syntax_behind { errors(&base, lo..hi).unwrap_or(before) } else { before };
+    Some(Box::new(move |candidate: &str| {
+        let closed = format!("{candidate}{}", closers(candidate));
+        errors(&format!("{head}{closed}{tail}"), lo..lo + closed.len()).is_some_and(|after| after <= before)
+    }))
+}
+
 /// The innermost node inside `node` that holds `start..end` and parses on its own (its kind is one
-/// of the language's `standalone` kinds), if any.
+/// of `kinds`), if any.
 fn standalone_within(node: tree_sitter::Node<'_>, start: usize, end: usize, kinds: &[String]) -> Option<Range<usize>> {
     let mut found = None;
-    let mut node = node;
-    loop {
-        let mut cursor = node.walk();
-        let Some(child) = node.named_children(&mut cursor).find(|c| c.start_byte() <= start && end <= c.end_byte())
-        else {
-            return found;
-        };
+    let mut cursor = node.walk();
+    while goto_child_holding(&mut cursor, start, end, true) {
+        let child = cursor.node();
         if kinds.iter().any(|k| k == child.kind()) {
             found = Some(child.byte_range());
         }
-        node = child;
     }
+    found
+}
+
+/// Moves `cursor` to the child of its node that holds `start..end` (the first, when two touch at
+/// `start`); false, the cursor unmoved, when none does. The children before `start` are skipped by
+/// their sizes, not visited one by one: a function body may hold thousands of statements.
+fn goto_child_holding(cursor: &mut tree_sitter::TreeCursor<'_>, start: usize, end: usize, named: bool) -> bool {
+    // The first child that ends at or after `start`: one ending exactly there still holds a cursor
+    // at its end (`let x = 1;|`).
+    if cursor.goto_first_child_for_byte(start.saturating_sub(1)).is_none() {
+        return false;
+    }
+    loop {
+        let child = cursor.node();
+        if child.start_byte() > start {
+            break;
+        }
+        if (child.is_named() || !named) && end <= child.end_byte() {
+            return true;
+        }
+        if !cursor.goto_next_sibling() {
+            break;
+        }
+    }
+    cursor.goto_parent();
+    false
 }
 
 async fn wait_newer(newer: &mut watch::Receiver<u64>, generation: u64) {
@@ -902,9 +941,8 @@ pub fn decide_shape(view: &DocView, offset: usize, multiline: bool, selected: bo
         && let Some(node) = tree.root().descendant_for_byte_range(offset, offset)
     {
         let mut cursor = node.walk();
-        let named: Vec<_> = node.named_children(&mut cursor).filter(|c| !c.kind().contains("comment")).collect();
         let block_like = ["block", "body", "_list"].iter().any(|k| node.kind().contains(k));
-        if block_like && named.is_empty() {
+        if block_like && !node.named_children(&mut cursor).any(|c| !c.kind().contains("comment")) {
             return Shape::MultiLine;
         }
     }
@@ -1021,6 +1059,36 @@ mod tests {
         assert_eq!(gate("rust", &src, "let v = b;\n        v ++ ]] (").as_deref(), Some("let v = b;"));
         // Python methods do not parse alone (indentation): no standalone kinds, whole-file path.
         assert!(crate::syntax::Languages::global().by_id("python").unwrap().standalone.is_empty());
+    }
+
+    #[test]
+    fn a_statement_in_a_long_function_is_checked_on_its_own_first() {
+        let body = "    let _x = a + 1;\n".repeat(2000);
+        let src = format!("fn big(a: i32) -> i32 {{\n    if a > 0 {{\n        let y = a;$0\n    }}\n{body}    a\n}}\n");
+        let cursor = src.find("$0").unwrap();
+        let rust = crate::syntax::Languages::global().by_id("rust").unwrap();
+        let tree = SyntaxTree::parse(rust, &Rope::from_str(&src.replace("$0", ""))).unwrap();
+        let top = tree.root().named_child(0).unwrap();
+        let unit = standalone_within(top, cursor, cursor, &rust.standalone_statements).expect("the statement");
+        assert_eq!(&src[unit], "let y = a;");
+
+        assert_eq!(gate("rust", &src, " // checked").as_deref(), Some(" // checked"));
+        assert_eq!(gate("rust", &src, "\n        let z = y + 1;").as_deref(), Some("\n        let z = y + 1;"));
+        // Closing the block it started in fails in the statement alone; the file judges it then.
+        let closes = "\n    } else {\n        let y = 0;";
+        assert_eq!(gate("rust", &src, closes).as_deref(), Some(closes));
+        assert_eq!(gate("rust", &src, "let v = ((((;"), None);
+        assert_eq!(
+            gate("rust", &src, "\n        let z = y;\n        z ++ ]] (").as_deref(),
+            Some("\n        let z = y;")
+        );
+
+        // A method of a class too large to parse alone: its body's statements are.
+        let methods =
+            (0..400).map(|i| format!("  m{i}(): number {{\n    return this.x + {i};\n  }}\n")).collect::<String>();
+        let ts = format!("class S {{\n  x = 1;\n{methods}  add(b: number): number {{\n    const v = b;$0\n  }}\n}}\n");
+        assert_eq!(gate("typescript", &ts, "\n    return v + this.x;").as_deref(), Some("\n    return v + this.x;"));
+        assert_eq!(gate("typescript", &ts, "\n    return ((((;"), None);
     }
 
     #[test]

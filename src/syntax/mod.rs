@@ -58,6 +58,8 @@ struct LanguageEntry {
     #[serde(default)]
     standalone: Vec<String>,
     #[serde(default)]
+    standalone_statements: Vec<String>,
+    #[serde(default)]
     modules: ModuleRules,
 }
 
@@ -131,6 +133,10 @@ pub struct LanguageInfo {
     /// Node kinds that parse on their own even when nested (a Rust `function_item` in an `impl`):
     /// the syntax gate may check a completion inside one without reparsing the whole file.
     pub standalone: Vec<String>,
+    /// Node kinds inside a body that parse on their own too (a statement, a block): the syntax gate
+    /// first checks a completion inside the innermost one, and judges again by `standalone` (or the
+    /// whole file) only what that rejects — a suggestion that closes the block it started in, say.
+    pub standalone_statements: Vec<String>,
     pub modules: ModuleRules,
     pub grammar_name: Option<String>,
     queries_dir: String,
@@ -280,6 +286,7 @@ impl Languages {
                     extensions: entry.extensions,
                     line_comment: entry.line_comment,
                     standalone: entry.standalone,
+                    standalone_statements: entry.standalone_statements,
                     modules: entry.modules,
                     grammar_name: entry.grammar,
                     grammar,
@@ -672,7 +679,7 @@ mod tests {
                 assert!(lang.query(kind).is_some(), "{} lacks {:?}", lang.id, kind);
             }
             let grammar = lang.grammar.as_ref().unwrap();
-            for kind in &lang.standalone {
+            for kind in lang.standalone.iter().chain(&lang.standalone_statements) {
                 assert_ne!(grammar.id_for_node_kind(kind, true), 0, "{}: no node kind {kind:?}", lang.id);
             }
         }
@@ -719,6 +726,45 @@ mod tests {
             let tree = SyntaxTree::parse(lang, &rope).unwrap();
             let defs = tree.definitions(&rope, None);
             assert!(defs.iter().any(|d| d.name == name), "{id}: {defs:?}");
+        }
+    }
+
+    /// Every `standalone` and `standalone_statements` kind is checked against a sample under
+    /// `grammars/samples/`: each node of that kind in the sample parses alone without an error.
+    #[test]
+    fn standalone_kinds_parse_alone() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/grammars/samples");
+        for lang in Languages::global().iter() {
+            let kinds: Vec<&String> = lang.standalone.iter().chain(&lang.standalone_statements).collect();
+            if kinds.is_empty() {
+                continue;
+            }
+            let ext = lang.extensions.first().expect("a language with standalone kinds has an extension");
+            let path = format!("{dir}/{}.{ext}", lang.id);
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: add {path}: {e}", lang.id));
+            let rope = Rope::from_str(&text);
+            let tree = SyntaxTree::parse(lang, &rope).unwrap();
+            assert_eq!(tree.error_count(), 0, "{path} does not parse cleanly");
+            for kind in kinds {
+                let mut seen = 0;
+                let mut stack = vec![tree.root()];
+                while let Some(node) = stack.pop() {
+                    if node.kind() == kind {
+                        seen += 1;
+                        let alone = SyntaxTree::parse(lang, &Rope::from_str(&text[node.byte_range()])).unwrap();
+                        assert_eq!(
+                            alone.error_count(),
+                            0,
+                            "{}: a {kind} does not parse alone: {}",
+                            lang.id,
+                            node.start_position()
+                        );
+                    }
+                    let mut cursor = node.walk();
+                    stack.extend(node.children(&mut cursor));
+                }
+                assert!(seen > 0, "{path} has no {kind}: add one");
+            }
         }
     }
 
