@@ -1,6 +1,6 @@
 //! Engine benchmarks (criterion): a one-character edit plus incremental reparse on a 100,000-line
 //! file, local completion latency with 200 open files, and the syntax gate every model suggestion
-//! passes. Figures are recorded in BENCHMARKS.md.
+//! passes, and the request side of an inline completion. Figures are recorded in BENCHMARKS.md.
 
 use std::hint::black_box;
 
@@ -105,6 +105,13 @@ fn syntax_gate_shapes(c: &mut Criterion) {
     let ends = "\n    input\n}\n\npub fn more(input: u64) -> u64 {";
     c.bench_function("syntax gate: a suggestion that ends the 330-line function (judged twice)", |b| {
         b.iter(|| black_box(syntax_gate(&long, at, 0, black_box(ends))))
+    });
+    // What the request side spends before the prompt goes upstream, in the same function: the
+    // typing-path snapshot, the context (scope names, resolution, code window) and the prompt.
+    let engine = Engine::default();
+    engine.open("file:///long.rs", "rust", 1, &long_fn);
+    c.bench_function("inline request: context and prompt at a line in a 330-line function", |b| {
+        b.iter(|| black_box(engine.inline_request("file:///long.rs", black_box(at))))
     });
     let file = rust_source(2_000, 0);
     let short = view(&file);

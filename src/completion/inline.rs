@@ -759,7 +759,7 @@ pub fn syntax_gate(view: &DocView, offset: usize, replace_after: usize, text: &s
     let len = view.rope.len_bytes();
     let (start, end) = (offset.min(len), (offset + replace_after).min(len));
     let mut cursor = tree.root().walk();
-    let top = goto_child_holding(&mut cursor, start, end, false).then(|| cursor.node());
+    let top = crate::syntax::goto_child_holding(&mut cursor, start, end, false).then(|| cursor.node());
     let small = |r: &Range<usize>| r.end - r.start <= STANDALONE_ITEM_BYTES && (r.end - r.start) * 4 < len;
     let lang = tree.lang;
     let mut item = top.map_or(start..start, |c| c.byte_range());
@@ -836,38 +836,13 @@ fn parses_alone(view: &DocView, unit: Range<usize>, start: usize, end: usize, be
 fn standalone_within(node: tree_sitter::Node<'_>, start: usize, end: usize, kinds: &[String]) -> Option<Range<usize>> {
     let mut found = None;
     let mut cursor = node.walk();
-    while goto_child_holding(&mut cursor, start, end, true) {
+    while crate::syntax::goto_child_holding(&mut cursor, start, end, true) {
         let child = cursor.node();
         if kinds.iter().any(|k| k == child.kind()) {
             found = Some(child.byte_range());
         }
     }
     found
-}
-
-/// Moves `cursor` to the child of its node that holds `start..end` (the first, when two touch at
-/// `start`); false, the cursor unmoved, when none does. The children before `start` are skipped by
-/// their sizes, not visited one by one: a function body may hold thousands of statements.
-fn goto_child_holding(cursor: &mut tree_sitter::TreeCursor<'_>, start: usize, end: usize, named: bool) -> bool {
-    // The first child that ends at or after `start`: one ending exactly there still holds a cursor
-    // at its end (`let x = 1;|`).
-    if cursor.goto_first_child_for_byte(start.saturating_sub(1)).is_none() {
-        return false;
-    }
-    loop {
-        let child = cursor.node();
-        if child.start_byte() > start {
-            break;
-        }
-        if (child.is_named() || !named) && end <= child.end_byte() {
-            return true;
-        }
-        if !cursor.goto_next_sibling() {
-            break;
-        }
-    }
-    cursor.goto_parent();
-    false
 }
 
 async fn wait_newer(newer: &mut watch::Receiver<u64>, generation: u64) {

@@ -3,7 +3,10 @@
 //! imports — found through the file's import statements where they say where a name comes from,
 //! and by name lookup otherwise. Pure: the workspace is a trait the index implements.
 
-use std::{collections::HashSet, ops::Range};
+use std::{
+    collections::{HashMap, HashSet},
+    ops::Range,
+};
 
 use ropey::Rope;
 
@@ -122,18 +125,22 @@ pub fn wanted(t: &Target<'_>) -> Vec<Wanted> {
     // import binds them (they still count as callees above).
     let bound = |n: &str| t.imports.iter().any(|b| t.lang.is_some_and(|l| b.local(&l.modules) == Some(n)));
     let keep = |n: &str| (n.chars().count() > 2 || bound(n)) && !(t.defined_here)(n);
-    let mut scope_names: Vec<(usize, String)> = Vec::new();
-    let mut found = HashSet::new();
+    // Each distinct name once: its nearest distance and whether it is kept. A ring holds a few
+    // hundred words but few distinct names, so the checks and the allocation are per name.
+    let mut nearest: HashMap<String, (usize, bool)> = HashMap::new();
     let distinct = std::cell::Cell::new(0);
-    let mut take = |name: String, at: usize| {
+    let mut take = |name: &str, at: usize| {
         if at <= t.offset && t.offset <= at + name.len() {
             return; // the word being typed
         }
-        if keep(&name) && !out.iter().any(|w| w.name == name) && !found.contains(&name) {
-            found.insert(name.clone());
-            distinct.set(found.len());
+        let distance = at.abs_diff(t.offset);
+        if let Some((d, _)) = nearest.get_mut(name) {
+            *d = (*d).min(distance);
+            return;
         }
-        scope_names.push((at.abs_diff(t.offset), name));
+        let kept = keep(name) && !out.iter().any(|w| w.name == name);
+        distinct.set(distinct.get() + usize::from(kept));
+        nearest.insert(name.to_owned(), (distance, kept));
     };
     match t.syntax {
         Some(tree) => {
@@ -144,7 +151,7 @@ pub fn wanted(t: &Target<'_>) -> Vec<Wanted> {
                     break;
                 }
                 if ring.precise {
-                    tree.identifiers(t.rope, Some(ring.range), &mut take);
+                    tree.identifiers(t.rope, Some(ring.range), |name, at| take(&name, at));
                 } else {
                     words(t.rope, t.lang, ring.range, &mut take);
                 }
@@ -152,16 +159,11 @@ pub fn wanted(t: &Target<'_>) -> Vec<Wanted> {
         }
         None => words(t.rope, t.lang, t.offset.saturating_sub(1500)..t.offset + 500, &mut take),
     }
-    scope_names.sort();
-    let mut taken = 0;
-    for (_, name) in scope_names {
-        if taken >= MAX_SCOPE_NAMES {
-            break;
-        }
-        if keep(&name) && !out.iter().any(|w| w.name == name) {
-            push(&mut out, &name, None, Tier::Scope);
-            taken += 1;
-        }
+    let mut scope_names: Vec<(usize, String)> =
+        nearest.into_iter().filter(|(_, (_, kept))| *kept).map(|(name, (d, _))| (d, name)).collect();
+    scope_names.sort_unstable();
+    for (_, name) in scope_names.into_iter().take(MAX_SCOPE_NAMES) {
+        push(&mut out, &name, None, Tier::Scope);
     }
     if let Some(lang) = t.lang {
         for b in t.imports {
@@ -218,7 +220,7 @@ const MAX_WORD_CHARS: usize = 128;
 /// language's keywords and not in a line comment. Calls `f(word, byte offset)`. A word belongs to
 /// the ring its first character is in and is read whole: one cut by the range's end is read to
 /// its end, one that started before the range is left to the ring before.
-fn words(rope: &Rope, lang: Option<&LanguageInfo>, range: Range<usize>, f: &mut impl FnMut(String, usize)) {
+fn words(rope: &Rope, lang: Option<&LanguageInfo>, range: Range<usize>, f: &mut impl FnMut(&str, usize)) {
     use crate::completion::local::is_word_char;
     let keywords = lang.map(LanguageInfo::keywords);
     let comment = lang.and_then(|l| l.line_comment.as_deref()).filter(|c| !c.is_empty());
@@ -248,7 +250,7 @@ fn words(rope: &Rope, lang: Option<&LanguageInfo>, range: Range<usize>, f: &mut 
                     let starts_before = cut_at_start && at + s == start;
                     let keyword = keywords.is_some_and(|k| k.contains(w));
                     if !w.starts_with(|c: char| c.is_ascii_digit()) && !keyword && !starts_before {
-                        f(w.to_owned(), at + s);
+                        f(w, at + s);
                     }
                     word_start = None;
                 }
@@ -379,8 +381,6 @@ fn common_prefix(a: &str, b: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
     use crate::syntax::Languages;
 
@@ -416,7 +416,7 @@ mod tests {
         let text = "let café = Config::load(2); // see Other\n    pub fn 9lives(x: Größe) {}";
         let rope = Rope::from_str(text);
         let mut got = Vec::new();
-        words(&rope, lang, 0..text.len(), &mut |w, at| got.push((w, at)));
+        words(&rope, lang, 0..text.len(), &mut |w, at| got.push((w.to_owned(), at)));
         let at = |w: &str| text.find(w).unwrap();
         assert_eq!(
             got,
@@ -430,7 +430,7 @@ mod tests {
         );
         // Without a language nothing is a keyword.
         let mut plain = Vec::new();
-        words(&rope, None, 0..3, &mut |w, _| plain.push(w));
+        words(&rope, None, 0..3, &mut |w, _| plain.push(w.to_owned()));
         assert_eq!(plain, ["let"]);
     }
 
@@ -441,7 +441,7 @@ mod tests {
         let at = |w: &str| text.find(w).unwrap();
         let scan = |range: Range<usize>| {
             let mut got = Vec::new();
-            words(&rope, None, range, &mut |w, at| got.push((w, at)));
+            words(&rope, None, range, &mut |w, at| got.push((w.to_owned(), at)));
             got
         };
         // Starts inside `Config` (left to the ring before), ends inside `load` (read to its end).
