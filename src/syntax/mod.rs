@@ -591,8 +591,8 @@ impl SyntaxTree {
         }
     }
 
-    /// The nodes whose subtrees hold all of `range`: the children of the deepest node holding the
-    /// whole range that overlap it (that node itself when it has none). Only for queries whose
+    /// The nodes whose subtrees hold all of `range` (not empty): the children of the deepest node
+    /// holding the whole range that overlap it (that node itself when it has none). Only for queries whose
     /// patterns match within one such node (single tokens: identifiers).
     fn covering(&self, range: Range<usize>) -> Vec<Node<'_>> {
         let mut cursor = self.tree.walk();
@@ -602,7 +602,7 @@ impl SyntaxTree {
         if cursor.goto_first_child_for_byte(range.start).is_some() {
             loop {
                 let child = cursor.node();
-                if child.start_byte() >= range.end.max(range.start + 1) {
+                if child.start_byte() >= range.end {
                     break;
                 }
                 out.push(child);
