@@ -24,8 +24,11 @@ fn main() -> anyhow::Result<()> {
     match args.command {
         None | Some(Command::Serve) => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            let code = runtime.block_on(server::serve(Arc::new(Engine::default())));
-            // The stdin reader sits on a blocking thread that would keep the process alive after
+            // On a worker, not the main thread: the transport's tasks and the server's wake each
+            // other on every message, and a wake within the runtime does not cross threads.
+            let code =
+                runtime.block_on(async { tokio::spawn(server::serve(Arc::new(Engine::default()))).await.unwrap_or(1) });
+            // A stdin reader on a blocking thread (a terminal, say) would keep the process alive after
             // `exit`; don't wait for it.
             runtime.shutdown_timeout(std::time::Duration::from_millis(50));
             // LSP: `exit` after `shutdown` is success, without it failure.

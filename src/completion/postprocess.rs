@@ -821,6 +821,9 @@ impl Scanner {
     /// started). `f` returns whether to go on; when it does, a matching opener deeper in the stack
     /// is popped (error recovery).
     fn scan(&mut self, text: &str, comment: Option<&str>, mut f: impl FnMut(usize, char, usize) -> bool) {
+        // The comment token is compared only where its first character is: a string compare at
+        // every character of the 8 KiB windows was most of this scan.
+        let comment = comment.and_then(|tok| Some((tok.chars().next()?, tok)));
         let mut iter = text.char_indices().peekable();
         while let Some((i, c)) = iter.next() {
             if self.comment {
@@ -839,7 +842,8 @@ impl Scanner {
                 }
                 continue;
             }
-            if let Some(tok) = comment
+            if let Some((first, tok)) = comment
+                && c == first
                 && text[i..].starts_with(tok)
             {
                 self.comment = true;

@@ -9,6 +9,7 @@
 mod actions;
 mod convert;
 mod index;
+mod stdio;
 mod symbols;
 mod transport;
 
@@ -678,7 +679,7 @@ pub async fn serve(engine: Arc<Engine>) -> i32 {
         .custom_method("window/workDoneProgress/cancel", Backend::progress_cancel)
         .finish();
     let shut_down = service.inner().shut_down.clone();
-    let (input, output, flushed) = transport::wire(tokio::io::stdin(), tokio::io::stdout());
+    let (input, output, flushed) = transport::wire(stdio::input(), stdio::output());
     Server::new(input, output, socket).concurrency_level(TRANSPORT_CONCURRENCY).serve(service).await;
     // The last answers (to `shutdown`, say) are still on their way to stdout.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), flushed).await;

@@ -3,9 +3,14 @@ capabilities) and a clean shutdown/exit, with real client profiles."""
 
 from __future__ import annotations
 
+import json
+import socket
+import subprocess
+
 import pytest
 from lsprotocol import types
 
+from harness.env import clean_env
 from harness.session import Session
 
 
@@ -58,3 +63,83 @@ async def test_serve_subcommand_and_stdio_flag(launch):
         s = await launch(profile="neovim", args=args)
         assert s.result.capabilities.inline_completion_provider not in (None, False)
         assert await s.shutdown() == 0
+
+
+def _frame(obj: dict) -> bytes:
+    body = json.dumps(obj).encode()
+    return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+HANDSHAKE = [
+    {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}, "rootUri": None}},
+    {"jsonrpc": "2.0", "method": "initialized", "params": {}},
+    {"jsonrpc": "2.0", "id": 2, "method": "shutdown"},
+    {"jsonrpc": "2.0", "method": "exit"},
+]
+
+
+def _answers(raw: bytes) -> dict:
+    out, rest = {}, raw
+    while b"\r\n\r\n" in rest:
+        head, rest = rest.split(b"\r\n\r\n", 1)
+        n = int(head.split(b":")[1])
+        if len(rest) < n:
+            break
+        msg = json.loads(rest[:n])
+        rest = rest[n:]
+        if "id" in msg and "method" not in msg:
+            out[msg["id"]] = msg
+    return out
+
+
+def _read_until_answered(sock: socket.socket, raw: bytes, msg_id: int) -> bytes:
+    while msg_id not in _answers(raw):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        raw += chunk
+    return raw
+
+
+@pytest.mark.parametrize("kind", ["socketpair", "file-and-pipe"])
+def test_stdio_as_editors_wire_it(switchboard_bin, tmp_path, kind):
+    """libuv (Neovim, VS Code's Node) hands a language server Unix socket pairs, Rust's Command
+    pipes, a shell a file; each is served and ends as LSP says."""
+    for d in ("home", "xdg"):
+        (tmp_path / d).mkdir()
+    env = clean_env(tmp_path / "home", tmp_path / "xdg")
+    stderr = open(tmp_path / "stderr.log", "wb")
+    log = lambda: (tmp_path / "stderr.log").read_text(errors="replace")  # noqa: E731
+    if kind == "socketpair":
+        ours_in, theirs_in = socket.socketpair()
+        ours_out, theirs_out = socket.socketpair()
+        proc = subprocess.Popen([str(switchboard_bin)], stdin=theirs_in.fileno(), stdout=theirs_out.fileno(),
+                                stderr=stderr, env=env, cwd=tmp_path)
+        theirs_in.close()
+        theirs_out.close()
+        ours_out.settimeout(20)
+        # As a client does: each step once the one before is answered.
+        ours_in.sendall(_frame(HANDSHAKE[0]))
+        raw = _read_until_answered(ours_out, b"", 1)
+        ours_in.sendall(_frame(HANDSHAKE[1]) + _frame(HANDSHAKE[2]))
+        raw = _read_until_answered(ours_out, raw, 2)
+        ours_in.sendall(_frame(HANDSHAKE[3]))
+        while chunk := ours_out.recv(65536):
+            raw += chunk
+        assert proc.wait(timeout=20) == 0, log()
+    else:
+        # A file cannot wait for answers: `initialize`, then end of input.
+        script = tmp_path / "input.bin"
+        script.write_bytes(_frame(HANDSHAKE[0]))
+        with open(script, "rb") as stdin:
+            proc = subprocess.Popen([str(switchboard_bin)], stdin=stdin, stdout=subprocess.PIPE, stderr=stderr,
+                                    env=env, cwd=tmp_path)
+            raw, _ = proc.communicate(timeout=20)
+        assert proc.wait(timeout=20) == 1, log()  # end of input without `exit`
+    answers = _answers(raw)
+    assert answers[1]["result"]["capabilities"]["inlineCompletionProvider"], (answers, log())
+    if kind == "socketpair":
+        assert answers[2].get("result", "missing") is None, answers[2]
+        assert "stdin is a socket, read when ready" in log() and "stdout is a socket" in log()
+    else:
+        assert "stdin is read on the blocking pool" in log() and "stdout is a pipe" in log()
