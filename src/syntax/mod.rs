@@ -679,6 +679,15 @@ fn input_edit(e: &ByteEdit) -> InputEdit {
 /// Text of a byte range of the rope (clamped, char-aligned).
 pub fn slice(rope: &Rope, r: Range<usize>) -> String {
     let len = rope.len_bytes();
+    // Most ranges (a name, a line) lie in one chunk: copy them from it by bytes, without the two
+    // byte-to-char conversions, which count characters through the chunk.
+    let (start, end) = (r.start.min(len), r.end.min(len));
+    if start <= end {
+        let (chunk, at, _, _) = rope.chunk_at_byte(start);
+        if let Some(text) = chunk.get(start - at..end - at) {
+            return text.to_owned();
+        }
+    }
     let s = rope.byte_to_char(r.start.min(len));
     let e = rope.byte_to_char(r.end.min(len)).max(s);
     rope.slice(s..e).to_string()
@@ -705,6 +714,26 @@ impl<'a> TextProvider<&'a [u8]> for RopeText<'a> {
 mod tests {
     use super::*;
     use crate::documents::{Change, Document, Encoding, Position};
+
+    #[test]
+    fn slice_is_the_char_aligned_text_of_the_range_across_chunks() {
+        let text = "let héllo = wörld(日本, 1);\n".repeat(800);
+        let rope = Rope::from_str(&text);
+        assert!(rope.chunks().count() > 10);
+        let by_chars = |r: Range<usize>| {
+            let len = rope.len_bytes();
+            let s = rope.byte_to_char(r.start.min(len));
+            let e = rope.byte_to_char(r.end.min(len)).max(s);
+            rope.slice(s..e).to_string()
+        };
+        for start in (0..text.len() + 40).step_by(7) {
+            for len in [0, 1, 3, 9, 40, 700, 5000] {
+                let r = start..start + len;
+                assert_eq!(slice(&rope, r.clone()), by_chars(r.clone()), "{r:?}");
+            }
+        }
+        assert_eq!(slice(&rope, 9..4), "");
+    }
 
     #[test]
     fn warm_compiles_the_queries_in_the_background() {
