@@ -46,6 +46,12 @@ fn redaction(c: &mut Criterion) {
     c.bench_function("outbound: 6 KB inline prompt, 3 secrets", |b| {
         b.iter(|| black_box(privacy::outbound(black_box(dirty.clone()), &settings)))
     });
+    // An action's whole file with non-ASCII comments: where Unicode `\b` keeps the lazy DFA out.
+    let big: String = (0..4000).map(|i| format!("    let größe_{i} = 計算(items[{i}]); // 合計 {i}\n")).collect();
+    let whole = request(big, String::new());
+    c.bench_function("outbound: 200 KB non-ASCII file, no secret", |b| {
+        b.iter(|| black_box(privacy::outbound(black_box(whole.clone()), &settings)))
+    });
     let body = r#"{"error":{"message":"Incorrect API key provided: sk-proj-abcdefghijklmnopqrstuvwxyz012345. You can find your API key at https://platform.openai.com/account/api-keys.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}"#;
     c.bench_function("scrub: a 401 error body", |b| b.iter(|| black_box(privacy::scrub(black_box(body)))));
 }

@@ -27,46 +27,43 @@ pub type Output = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// Stdin, readiness-driven when it is a pipe or a socket. Must be called inside the runtime.
 pub fn input() -> Input {
-    match pollable(io::stdin().as_fd()) {
-        Some((Kind::Pipe, fd)) => match pipe::Receiver::from_owned_fd(fd) {
-            Ok(rx) => {
-                tracing::debug!("stdin is a pipe, read when ready");
-                return Box::new(rx);
-            }
-            Err(e) => tracing::debug!("stdin stays on the blocking pool: {e}"),
-        },
-        Some((Kind::Socket, fd)) => match socket(fd) {
-            Ok(s) => {
-                tracing::debug!("stdin is a socket, read when ready");
-                return Box::new(s);
-            }
-            Err(e) => tracing::debug!("stdin stays on the blocking pool: {e}"),
-        },
-        None => tracing::debug!("stdin is read on the blocking pool"),
-    }
-    Box::new(tokio::io::stdin())
+    let pipe = |fd| Ok(Box::new(pipe::Receiver::from_owned_fd(fd)?) as Input);
+    readiness("stdin", io::stdin().as_fd(), pipe, |s| Box::new(s)).unwrap_or_else(|| Box::new(tokio::io::stdin()))
 }
 
 /// Stdout, readiness-driven when it is a pipe or a socket. Must be called inside the runtime.
 pub fn output() -> Output {
-    match pollable(io::stdout().as_fd()) {
-        Some((Kind::Pipe, fd)) => match pipe::Sender::from_owned_fd(fd) {
-            Ok(tx) => {
-                tracing::debug!("stdout is a pipe, written when ready");
-                return Box::new(tx);
-            }
-            Err(e) => tracing::debug!("stdout stays on the blocking pool: {e}"),
-        },
-        Some((Kind::Socket, fd)) => match socket(fd) {
-            Ok(s) => {
-                tracing::debug!("stdout is a socket, written when ready");
-                return Box::new(s);
-            }
-            Err(e) => tracing::debug!("stdout stays on the blocking pool: {e}"),
-        },
-        None => tracing::debug!("stdout is written on the blocking pool"),
+    let pipe = |fd| Ok(Box::new(pipe::Sender::from_owned_fd(fd)?) as Output);
+    readiness("stdout", io::stdout().as_fd(), pipe, |s| Box::new(s)).unwrap_or_else(|| Box::new(tokio::io::stdout()))
+}
+
+/// `fd` as a reactor-polled handle (`pipe` makes one of a pipe, `wrap_socket` boxes a socket), or
+/// `None` for tokio's blocking stdio.
+fn readiness<T>(
+    name: &str,
+    fd: BorrowedFd<'_>,
+    pipe: impl FnOnce(OwnedFd) -> io::Result<T>,
+    wrap_socket: impl FnOnce(tokio::net::UnixStream) -> T,
+) -> Option<T> {
+    let Some((kind, fd)) = pollable(fd) else {
+        tracing::debug!("{name} is on the blocking pool");
+        return None;
+    };
+    let handle = match kind {
+        Kind::Pipe => pipe(fd),
+        Kind::Socket => socket(fd).map(wrap_socket),
+    };
+    match handle {
+        Ok(h) => {
+            let what = if kind == Kind::Pipe { "pipe" } else { "socket" };
+            tracing::debug!("{name} is a {what}, polled when ready");
+            Some(h)
+        }
+        Err(e) => {
+            tracing::debug!("{name} stays on the blocking pool: {e}");
+            None
+        }
     }
-    Box::new(tokio::io::stdout())
 }
 
 #[derive(Debug, PartialEq)]

@@ -734,6 +734,7 @@ mod tests {
         }
         let (a, b) = (9, 4);
         assert_eq!(slice(&rope, a..b), "", "a reversed range is empty");
+        assert_eq!(slice(&Rope::new(), 0..5), "", "an empty rope has nothing to copy");
     }
 
     #[test]

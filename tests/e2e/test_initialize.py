@@ -140,6 +140,6 @@ def test_stdio_as_editors_wire_it(switchboard_bin, tmp_path, kind):
     assert answers[1]["result"]["capabilities"]["inlineCompletionProvider"], (answers, log())
     if kind == "socketpair":
         assert answers[2].get("result", "missing") is None, answers[2]
-        assert "stdin is a socket, read when ready" in log() and "stdout is a socket" in log()
+        assert "stdin is a socket, polled when ready" in log() and "stdout is a socket" in log()
     else:
-        assert "stdin is read on the blocking pool" in log() and "stdout is a pipe" in log()
+        assert "stdin is on the blocking pool" in log() and "stdout is a pipe, polled" in log()
