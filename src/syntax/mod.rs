@@ -546,19 +546,38 @@ impl SyntaxTree {
 
     /// Enclosing scopes (functions, classes, ...) of a byte offset, innermost first.
     pub fn scopes_at(&self, rope: &Rope, byte: usize) -> Vec<Range<usize>> {
+        // Only the ancestors of the nodes at `byte` can hold it, and scope patterns match a node
+        // on its own: the query runs at each ancestor without descending (a query cursor given
+        // only a byte range would step through every statement of a long body before the cursor).
         let mut out = Vec::new();
-        self.for_each_capture(
-            rope,
-            QueryKind::Scopes,
-            Some(byte.saturating_sub(1)..byte.saturating_add(1)),
-            |name, node| {
-                let r = node.byte_range();
-                if name == "scope" && r.start <= byte && byte <= r.end {
-                    out.push(r);
+        let Some(query) = self.query(QueryKind::Scopes) else { return out };
+        let Some(wanted) = query.capture_index_for_name("scope") else { return out };
+        let mut cursor = QueryCursor::new();
+        cursor.set_max_start_depth(Some(0));
+        let root = self.tree.root_node();
+        let mut visited = Vec::new();
+        // A scope holds `byte` when it covers the character before it (it may end at `byte`)
+        // or the one after it.
+        for (lo, hi) in [(byte.saturating_sub(1), byte), (byte, byte.saturating_add(1))] {
+            let mut node = root.descendant_for_byte_range(lo, hi);
+            while let Some(n) = node {
+                if visited.contains(&n.id()) {
+                    break; // the rest of this chain was read from the other side
                 }
-            },
-        );
-        out.sort_by_key(|r| r.end - r.start);
+                visited.push(n.id());
+                let mut matches = cursor.matches(query, n, RopeText(rope));
+                while let Some(m) = matches.next() {
+                    for c in m.captures().iter().filter(|c| c.index == wanted) {
+                        let r = c.node.byte_range();
+                        if r.start <= byte && byte <= r.end {
+                            out.push(r);
+                        }
+                    }
+                }
+                node = n.parent();
+            }
+        }
+        out.sort_by_key(|r| (r.end - r.start, r.start));
         out.dedup();
         out
     }
@@ -896,6 +915,36 @@ mod tests {
         let mut ids = Vec::new();
         tree.identifiers(&rope, None, |s, _| ids.push(s));
         assert!(ids.contains(&"total".to_string()));
+    }
+
+    #[test]
+    fn scopes_at_a_byte_are_those_the_whole_file_query_finds_around_it() {
+        // The ancestor walk must find exactly the scopes a query over the whole file finds
+        // holding the byte, at every byte of every sample (scopes that end or start there too).
+        let mut checked = 0;
+        for entry in std::fs::read_dir("grammars/samples").unwrap() {
+            let path = entry.unwrap().path();
+            let Some(lang) = Languages::global().by_path(&path.to_string_lossy()) else { continue };
+            let text = std::fs::read_to_string(&path).unwrap();
+            let rope = Rope::from_str(&text);
+            let Some(tree) = SyntaxTree::parse(lang, &rope) else { continue };
+            let mut all = Vec::new();
+            tree.for_each_capture(&rope, QueryKind::Scopes, None, |name, node| {
+                if name == "scope" {
+                    all.push(node.byte_range());
+                }
+            });
+            assert!(!all.is_empty(), "{}: no scope in the sample", path.display());
+            checked += 1;
+            for byte in (0..=text.len() + 1).step_by(3) {
+                let mut want: Vec<Range<usize>> =
+                    all.iter().filter(|r| r.start <= byte && byte <= r.end).cloned().collect();
+                want.sort_by_key(|r| (r.end - r.start, r.start));
+                want.dedup();
+                assert_eq!(tree.scopes_at(&rope, byte), want, "{}: byte {byte}", path.display());
+            }
+        }
+        assert!(checked >= 8, "{checked} samples checked");
     }
 
     #[test]
