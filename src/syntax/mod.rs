@@ -546,35 +546,39 @@ impl SyntaxTree {
 
     /// Enclosing scopes (functions, classes, ...) of a byte offset, innermost first.
     pub fn scopes_at(&self, rope: &Rope, byte: usize) -> Vec<Range<usize>> {
-        // Only the ancestors of the nodes at `byte` can hold it, and scope patterns match a node
-        // on its own: the query runs at each ancestor without descending (a query cursor given
+        // Only the nodes on the way down to `byte` can hold it, and scope patterns match a node
+        // on its own: the query runs at each of them without descending (a query cursor given
         // only a byte range would step through every statement of a long body before the cursor).
         let mut out = Vec::new();
         let Some(query) = self.query(QueryKind::Scopes) else { return out };
         let Some(wanted) = query.capture_index_for_name("scope") else { return out };
         let mut cursor = QueryCursor::new();
         cursor.set_max_start_depth(Some(0));
-        let root = self.tree.root_node();
-        let mut visited = Vec::new();
-        // A scope holds `byte` when it covers the character before it (it may end at `byte`)
-        // or the one after it.
+        // The nodes holding the character before `byte` (a scope may end at it) or the one after
+        // it, found by descending from the root: `Node::parent` would search down from the root
+        // again for every step up.
+        let mut path: Vec<Node<'_>> = Vec::new();
         for (lo, hi) in [(byte.saturating_sub(1), byte), (byte, byte.saturating_add(1))] {
-            let mut node = root.descendant_for_byte_range(lo, hi);
-            while let Some(n) = node {
-                if visited.contains(&n.id()) {
-                    break; // the rest of this chain was read from the other side
+            let mut walk = self.tree.walk();
+            loop {
+                let n = walk.node();
+                if !path.iter().any(|p| p.id() == n.id()) {
+                    path.push(n);
                 }
-                visited.push(n.id());
-                let mut matches = cursor.matches(query, n, RopeText(rope));
-                while let Some(m) = matches.next() {
-                    for c in m.captures().iter().filter(|c| c.index == wanted) {
-                        let r = c.node.byte_range();
-                        if r.start <= byte && byte <= r.end {
-                            out.push(r);
-                        }
+                if !goto_child_holding(&mut walk, lo, hi, false) {
+                    break;
+                }
+            }
+        }
+        for n in path {
+            let mut matches = cursor.matches(query, n, RopeText(rope));
+            while let Some(m) = matches.next() {
+                for c in m.captures().iter().filter(|c| c.index == wanted) {
+                    let r = c.node.byte_range();
+                    if r.start <= byte && byte <= r.end {
+                        out.push(r);
                     }
                 }
-                node = n.parent();
             }
         }
         out.sort_by_key(|r| (r.end - r.start, r.start));
