@@ -29,23 +29,21 @@ use super::{CheckReport, EventStream, ModelRequest, Provider};
 static CLIENT: OnceLock<Client> = OnceLock::new();
 
 /// The one client every provider shares (keep-alive pool, HTTP/2 when the server offers it), built
-/// on first use: building it reads the system's CA certificates, which costs milliseconds, so it
-/// happens once per process and never on the way to `initialize`.
+/// on first use. Building it is cheap: the system's CA certificates are read only when an https
+/// host is first contacted (see [`super::tls`]).
 pub fn shared_client() -> Client {
     CLIENT.get_or_init(build_client).clone()
 }
 
-/// The shared client, from async code: when it is not built yet, it is built (or waited for,
-/// when the warm-up is building it) on the blocking pool, so a request never stalls a runtime
-/// worker — and with it every message behind — for the milliseconds the CA store takes.
-pub async fn shared_client_async() -> Client {
-    if let Some(c) = CLIENT.get() {
-        return c.clone();
+/// The shared client for a request to `url`. Before the first https request the CA certificates
+/// are read on the blocking pool (or waited for, when the warm-up is reading them), so that the
+/// handshake never stalls a runtime worker — and with it every message behind — for the
+/// milliseconds they take. Plain-http requests (loopback providers) never read them.
+pub async fn client_for(url: &str) -> Client {
+    if url.starts_with("https:") && !super::tls::roots_loaded() {
+        let _ = tokio::task::spawn_blocking(super::tls::load_roots).await;
     }
-    match tokio::task::spawn_blocking(shared_client).await {
-        Ok(c) => c,
-        Err(_) => shared_client(),
-    }
+    shared_client()
 }
 
 /// Whether the shared client exists yet (tests of the startup path).
@@ -54,18 +52,24 @@ pub fn client_built() -> bool {
 }
 
 fn build_client() -> Client {
-    // reqwest is built without a default TLS provider; installing ring twice is harmless.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    Client::builder()
+    let builder = Client::builder()
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(8)
         .tcp_nodelay(true)
         .tcp_keepalive(Duration::from_secs(30))
         .connect_timeout(Timeouts::ACTION.connect)
         .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .unwrap_or_default()
+        .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")));
+    let built = match super::tls::client_config() {
+        Ok(tls) => builder.use_preconfigured_tls(tls).build(),
+        Err(e) => {
+            tracing::warn!("cannot set up TLS ({e}); using reqwest's defaults");
+            // reqwest is built without a default TLS provider; installing ring twice is harmless.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            builder.build()
+        }
+    };
+    built.unwrap_or_default()
 }
 
 pub use super::config::AuthStyle;
@@ -293,7 +297,7 @@ impl Endpoint {
             headers.remove(reqwest::header::AUTHORIZATION);
             headers.remove("x-api-key");
         }
-        let mut rb = shared_client_async().await.request(method, &url).headers(headers);
+        let mut rb = client_for(&url).await.request(method, &url).headers(headers);
         if let Some(key) = key {
             let (name, value) = match self.auth {
                 AuthStyle::Bearer => ("authorization", format!("Bearer {}", key.expose())),

@@ -20,6 +20,7 @@ pub mod prompt;
 pub mod registry;
 pub mod router;
 pub mod sse;
+pub mod tls;
 
 #[cfg(test)]
 mod fake_server;

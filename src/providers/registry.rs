@@ -79,8 +79,18 @@ impl Registry {
             return;
         }
         rt.spawn(async move {
-            // Building the client reads the system's CA certificates: a blocking-pool job.
-            let Ok(client) = tokio::task::spawn_blocking(shared_client).await else { return };
+            // The system's CA certificates are read (blocking) only for https hosts.
+            let tls = origins.iter().any(|o| o.starts_with("https:"));
+            let Ok(client) = tokio::task::spawn_blocking(move || {
+                if tls {
+                    super::tls::load_roots();
+                }
+                shared_client()
+            })
+            .await
+            else {
+                return;
+            };
             for origin in origins {
                 let client = client.clone();
                 tokio::spawn(async move {

@@ -7,6 +7,10 @@
 //! Neovim, Node and so VS Code); both can be polled by the runtime's reactor like a socket. Anything
 //! else — a terminal, a file, a descriptor stderr shares (non-blocking mode belongs to the open
 //! file, and stderr is written by blocking log calls) — keeps tokio's blocking stdio.
+//!
+//! Because that mode belongs to the open file, which the editor or a shell pipeline may share,
+//! the handles put the descriptor's old mode back when they are dropped (at `exit`): a process
+//! reading the same pipe after us would otherwise get `EAGAIN` where it expects to block.
 
 use std::{
     fs::File,
@@ -15,10 +19,13 @@ use std::{
         fd::{AsFd, BorrowedFd, OwnedFd},
         unix::fs::{FileTypeExt, MetadataExt},
     },
+    pin::Pin,
+    task::{Context, Poll},
 };
 
+use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
 use tokio::{
-    io::{AsyncRead, AsyncWrite},
+    io::{AsyncRead, AsyncWrite, ReadBuf},
     net::unix::pipe,
 };
 
@@ -28,13 +35,19 @@ pub type Output = Box<dyn AsyncWrite + Send + Unpin>;
 /// Stdin, readiness-driven when it is a pipe or a socket. Must be called inside the runtime.
 pub fn input() -> Input {
     let pipe = |fd| Ok(Box::new(pipe::Receiver::from_owned_fd(fd)?) as Input);
-    readiness("stdin", io::stdin().as_fd(), pipe, |s| Box::new(s)).unwrap_or_else(|| Box::new(tokio::io::stdin()))
+    match readiness("stdin", io::stdin().as_fd(), pipe, |s| Box::new(s)) {
+        Some(polled) => Box::new(polled),
+        None => Box::new(tokio::io::stdin()),
+    }
 }
 
 /// Stdout, readiness-driven when it is a pipe or a socket. Must be called inside the runtime.
 pub fn output() -> Output {
     let pipe = |fd| Ok(Box::new(pipe::Sender::from_owned_fd(fd)?) as Output);
-    readiness("stdout", io::stdout().as_fd(), pipe, |s| Box::new(s)).unwrap_or_else(|| Box::new(tokio::io::stdout()))
+    match readiness("stdout", io::stdout().as_fd(), pipe, |s| Box::new(s)) {
+        Some(polled) => Box::new(polled),
+        None => Box::new(tokio::io::stdout()),
+    }
 }
 
 /// `fd` as a reactor-polled handle (`pipe` makes one of a pipe, `wrap_socket` boxes a socket), or
@@ -44,25 +57,90 @@ fn readiness<T>(
     fd: BorrowedFd<'_>,
     pipe: impl FnOnce(OwnedFd) -> io::Result<T>,
     wrap_socket: impl FnOnce(tokio::net::UnixStream) -> T,
-) -> Option<T> {
+) -> Option<Polled<T>> {
     let Some((kind, fd)) = pollable(fd) else {
         tracing::debug!("{name} is on the blocking pool");
         return None;
     };
+    let restore = Restore::record(&fd);
     let handle = match kind {
         Kind::Pipe => pipe(fd),
         Kind::Socket => socket(fd).map(wrap_socket),
     };
     match handle {
-        Ok(h) => {
+        Ok(io) => {
             let what = if kind == Kind::Pipe { "pipe" } else { "socket" };
             tracing::debug!("{name} is a {what}, polled when ready");
-            Some(h)
+            Some(Polled { io, _restore: restore })
         }
         Err(e) => {
             tracing::debug!("{name} stays on the blocking pool: {e}");
             None
         }
+    }
+}
+
+/// A reactor-polled handle that puts its descriptor's old status flags back when dropped.
+pub struct Polled<T> {
+    // Dropped first: the handle leaves the reactor before the mode changes under it.
+    io: T,
+    _restore: Option<Restore>,
+}
+
+/// The status flags an open file had before we made it non-blocking, and a descriptor of it.
+struct Restore {
+    fd: OwnedFd,
+    flags: OFlags,
+}
+
+impl Restore {
+    /// `None` when the file was non-blocking already (nothing to put back) or cannot be read.
+    fn record(fd: &OwnedFd) -> Option<Restore> {
+        let flags = fcntl_getfl(fd).ok()?;
+        if flags.contains(OFlags::NONBLOCK) {
+            return None;
+        }
+        Some(Restore { fd: fd.try_clone().ok()?, flags })
+    }
+}
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        if let Err(e) = fcntl_setfl(&self.fd, self.flags) {
+            tracing::debug!("cannot put back the blocking mode of stdio: {e}");
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Polled<T> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Polled<T> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
     }
 }
 
@@ -127,6 +205,38 @@ mod tests {
         s.write_all(b"pong").await.unwrap();
         theirs.read_exact(&mut buf).unwrap();
         assert_eq!(&buf, b"pong");
+    }
+
+    fn blocking(fd: impl AsFd) -> bool {
+        !fcntl_getfl(fd).unwrap().contains(OFlags::NONBLOCK)
+    }
+
+    #[tokio::test]
+    async fn dropping_the_handles_puts_the_blocking_mode_back() {
+        let (rx, mut tx) = std::io::pipe().unwrap();
+        let input = readiness("stdin", rx.as_fd(), pipe::Receiver::from_owned_fd, |_| unreachable!());
+        let mut input = input.expect("a pipe is pollable");
+        assert!(!blocking(&rx), "polled means non-blocking while in use");
+        tx.write_all(b"x").unwrap();
+        let mut buf = [0; 1];
+        input.read_exact(&mut buf).await.unwrap();
+        drop(input);
+        assert!(blocking(&rx), "the open file is shared: its mode is put back");
+
+        let (ours, _theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        let output = readiness("stdout", ours.as_fd(), |_| unreachable!(), |s| s).expect("a socket is pollable");
+        assert!(!blocking(&ours));
+        drop(output);
+        assert!(blocking(&ours));
+    }
+
+    #[tokio::test]
+    async fn a_file_that_was_non_blocking_stays_so() {
+        let (rx, _tx) = std::io::pipe().unwrap();
+        fcntl_setfl(&rx, fcntl_getfl(&rx).unwrap() | OFlags::NONBLOCK).unwrap();
+        let input = readiness("stdin", rx.as_fd(), pipe::Receiver::from_owned_fd, |_| unreachable!());
+        drop(input.expect("pollable"));
+        assert!(!blocking(&rx));
     }
 
     #[tokio::test]

@@ -4,8 +4,11 @@ capabilities) and a clean shutdown/exit, with real client profiles."""
 from __future__ import annotations
 
 import json
+import os
+import select
 import socket
 import subprocess
+import time
 
 import pytest
 from lsprotocol import types
@@ -99,6 +102,37 @@ def _read_until_answered(sock: socket.socket, raw: bytes, msg_id: int) -> bytes:
             break
         raw += chunk
     return raw
+
+
+def test_stdio_is_left_blocking_as_it_was_found(switchboard_bin, tmp_path):
+    """The server polls pipes in non-blocking mode, which belongs to the open file: after `exit`
+    the pipes it shared with its parent (a shell pipeline, an editor) are blocking again."""
+    for d in ("home", "xdg"):
+        (tmp_path / d).mkdir()
+    env = clean_env(tmp_path / "home", tmp_path / "xdg")
+    r_in, w_in = os.pipe()
+    r_out, w_out = os.pipe()
+    with open(tmp_path / "stderr.log", "wb") as stderr:
+        proc = subprocess.Popen([str(switchboard_bin)], stdin=r_in, stdout=w_out, stderr=stderr, env=env,
+                                cwd=tmp_path)
+    try:
+        raw = b""
+        for step, answered in ((HANDSHAKE[:1], 1), (HANDSHAKE[1:3], 2)):
+            os.write(w_in, b"".join(_frame(m) for m in step))
+            deadline = time.monotonic() + 20
+            while answered not in _answers(raw):
+                ready, _, _ = select.select([r_out], [], [], max(0.0, deadline - time.monotonic()))
+                assert ready, f"no answer to request {answered}"
+                raw += os.read(r_out, 65536)
+        assert not os.get_blocking(r_in) and not os.get_blocking(w_out), "polled while in use"
+        os.write(w_in, _frame(HANDSHAKE[3]))
+        assert proc.wait(timeout=20) == 0
+        assert os.get_blocking(r_in), "stdin's pipe is blocking again"
+        assert os.get_blocking(w_out), "stdout's pipe is blocking again"
+    finally:
+        proc.kill()
+        for fd in (r_in, w_in, r_out, w_out):
+            os.close(fd)
 
 
 @pytest.mark.parametrize("kind", ["socketpair", "file-and-pipe"])

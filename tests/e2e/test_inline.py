@@ -4,11 +4,14 @@ in-flight reuse, supersession, early cut, clean-up, fallbacks and keys."""
 from __future__ import annotations
 
 import asyncio
+import socket
+import ssl
 
 import pytest
+import trustme
 from lsprotocol import types
 
-from fakes import Reply
+from fakes import FakeOpenAI, Reply
 
 ADD = "fn add(a: i32, b: i32) -> i32 {\n    \n}\n"
 
@@ -173,6 +176,65 @@ async def test_no_key_uses_local_and_opens_no_connection(launch):
     assert [i.insert_text for i in items] == ["compute_total"]
     await asyncio.sleep(0.2)
     assert "connecting to" not in lsp.log() and "starting new connection" not in lsp.log()
+
+
+async def test_only_https_reads_the_ca_store(launch, fake_openai):
+    """The system's CA certificates (tens of milliseconds to read) are read for an https provider
+    only, on the way to its first connection; a loopback provider's warm-up and requests go
+    without them."""
+    fake_openai.script(Reply.text("a + b"))
+    lsp = await start(launch, fake_openai)
+    uri = lsp.open("a.rs", ADD)
+    assert [i.insert_text for i in await lsp.inline(uri, 1, 4)] == ["a + b"]
+    await asyncio.sleep(0.2)
+    assert "starting new connection" in lsp.log() or "connecting to" in lsp.log(), "the control: it did connect"
+    assert "read the system's CA certificates" not in lsp.log()
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    https = await launch(env={"OPENAI_BASE_URL": f"https://127.0.0.1:{closed}/v1", "OPENAI_API_KEY": "sk-test-tls"})
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while "read the system's CA certificates" not in https.log():
+        assert loop.time() < deadline, "an https provider with a key warms up with the CA certificates read"
+        await asyncio.sleep(0.05)
+
+
+async def test_https_provider_is_verified_against_the_system_roots(launch, tmp_path):
+    """The client's own TLS set-up end to end: an https upstream whose CA is in the system store
+    (SSL_CERT_FILE) serves ghost text; one signed by a CA the store lacks is refused and the
+    answer falls back to local words, with the certificate named in the log."""
+    ca = trustme.CA()
+    leaf = ca.issue_cert("127.0.0.1")
+    trusted = tmp_path / "trusted.pem"
+    ca.cert_pem.write_to_path(str(trusted))
+    stranger = tmp_path / "stranger.pem"
+    trustme.CA().cert_pem.write_to_path(str(stranger))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    leaf.configure_cert(context)
+    context.set_alpn_protocols(["http/1.1"])
+    source = "fn compute_total() -> u32 { 0 }\nfn main() {\n    let r = \n}\n"
+    fake = FakeOpenAI()
+    fake.tls = context
+    async with fake:
+        fake.script(Reply.text("compute_total()"))
+        env = {**env_for(fake), "SSL_CERT_FILE": str(trusted), "SSL_CERT_DIR": str(tmp_path / "none")}
+        lsp = await launch(env=env)
+        assert fake.base_url.startswith("https://")
+        uri = lsp.open("a.rs", source)
+        assert [i.insert_text for i in await lsp.inline(uri, 2, 12)] == ["compute_total()"]
+        await wait_gen(fake, 1)
+        assert fake.generation_requests[0].auth == "ok"
+
+        before = len(fake.generation_requests)
+        env = {**env_for(fake), "SSL_CERT_FILE": str(stranger), "SSL_CERT_DIR": str(tmp_path / "none")}
+        refused = await launch(env=env)
+        uri = refused.open("a.rs", source.replace("let r = ", "let r = comp"))
+        items = await refused.inline(uri, 2, 16)
+        assert [i.insert_text for i in items] == ["compute_total"], "local words, not the untrusted host"
+        assert len(fake.generation_requests) == before, "no request reached a host it could not verify"
+        assert "certificate" in refused.log().lower() or "UnknownIssuer" in refused.log()
 
 
 async def test_keyless_local_server_is_tried_then_set_aside(launch, fake_openai):

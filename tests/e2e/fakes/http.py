@@ -16,6 +16,7 @@ Pieces:
 from __future__ import annotations
 
 import asyncio
+import ssl
 import json
 import socket
 import time
@@ -220,10 +221,12 @@ class FakeHTTPServer:
         self._tasks: set[asyncio.Task] = set()
         self._new_request = asyncio.Condition()
         self.port: int = 0
+        # Set before `start` to serve https (tests of the client's TLS) instead of plain http.
+        self.tls: "ssl.SSLContext | None" = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> "FakeHTTPServer":
-        self._server = await asyncio.start_server(self._on_connect, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._on_connect, "127.0.0.1", 0, ssl=self.tls)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -250,7 +253,7 @@ class FakeHTTPServer:
 
     @property
     def origin(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     # -- inspection --------------------------------------------------------------------------
     async def wait_for_requests(self, n: int, timeout: float = 5.0) -> list[RecordedRequest]:
