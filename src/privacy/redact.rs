@@ -104,6 +104,11 @@ pub struct Rules {
     pub errors: Vec<String>,
 }
 
+/// Whether `pattern` parses in ASCII mode over bytes (what the prefilter set needs).
+fn ascii_syntax(pattern: &str) -> bool {
+    regex_syntax::ParserBuilder::new().unicode(false).utf8(false).build().parse(pattern).is_ok()
+}
+
 struct Prefilter {
     set: regex::bytes::RegexSet,
     members: Vec<usize>,
@@ -111,8 +116,7 @@ struct Prefilter {
 
 impl Prefilter {
     fn new(rules: &[Rule]) -> Option<Prefilter> {
-        let ascii = |p: &str| regex::bytes::RegexBuilder::new(p).unicode(false).build().is_ok();
-        let members: Vec<usize> = (0..rules.len()).filter(|&i| ascii(&rules[i].pattern)).collect();
+        let members: Vec<usize> = (0..rules.len()).filter(|&i| ascii_syntax(&rules[i].pattern)).collect();
         let patterns = members.iter().map(|&i| rules[i].pattern.as_str());
         let set = regex::bytes::RegexSetBuilder::new(patterns).unicode(false).build().ok()?;
         Some(Prefilter { set, members })
@@ -145,9 +149,16 @@ impl Rules {
         let mut rules = Vec::new();
         let mut errors = Vec::new();
         for spec in file.rules {
-            // Parsing checks the syntax in microseconds; compiling waits for the first use.
-            match regex_syntax::Parser::new().parse(&spec.regex) {
-                Ok(_) => rules.push(Rule {
+            // Parsing checks the syntax in microseconds (in ASCII mode; in Unicode mode, where
+            // `(?i)\w` costs milliseconds, only what ASCII mode refuses); compiling waits for the
+            // first use.
+            let checked = if ascii_syntax(&spec.regex) {
+                Ok(())
+            } else {
+                regex_syntax::Parser::new().parse(&spec.regex).map(|_| ())
+            };
+            match checked {
+                Ok(()) => rules.push(Rule {
                     id: spec.id,
                     what: spec.what,
                     pattern: spec.regex,
