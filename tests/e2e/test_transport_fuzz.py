@@ -138,6 +138,11 @@ async def test_garbage_then_the_next_message_is_served(raw_lsp, bad):
     (b'{"jsonrpc":"2.0","id":"j3","method":17}', "j3"),                                           # method not a string
     (b'{"jsonrpc":"2.0","id":"j4","method":"switchboard/documentText","params":"scalar"}', "j4"),
     (b'{"jsonrpc":"2.0","id":"j5"}', "j5"),                                                       # neither
+    # Nested past the limit, the id before or after the deep params (Python's json.dumps puts it last).
+    (b'{"jsonrpc":"2.0","id":"j6","method":"textDocument/hover","params":' + b"[" * 3000 + b"]" * 3000 + b"}",
+     "j6"),
+    (b'{"jsonrpc":"2.0","method":"textDocument/hover","params":{"a":' + b"[" * 120 + b"]" * 120 + b'},"id":"j7"}',
+     "j7"),
 ])
 async def test_shape_errors_are_answered_with_the_id(raw_lsp, body, want_id):
     c = await started(raw_lsp)

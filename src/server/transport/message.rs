@@ -135,18 +135,43 @@ pub fn check(body: &[u8], ids: &IdMap) -> Vec<Checked> {
     if has_surrogate_escape(&body) {
         body = replace_lone_surrogates(&body);
     }
-    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
-        return vec![refuse(Value::Null, PARSE_ERROR, format!("not valid JSON ({e})"))];
-    }
+    // Depth first: serde_json refuses a text past its recursion limit as if it were not JSON,
+    // and the lexical scan still finds the id of a request nested too deep.
     let mut scan = Scan::default();
     scan.advance(&body);
     if scan.max_depth > MAX_DEPTH {
-        return vec![refuse(Value::Null, INVALID_REQUEST, format!("nested deeper than {MAX_DEPTH} levels"))];
+        return vec![too_deep(&body, ids)];
+    }
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
+        return vec![refuse(Value::Null, PARSE_ERROR, format!("not valid JSON ({e})"))];
     }
     match body.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'{') => vec![check_object(body, ids)],
         Some(b'[') => refuse_batch(&body, ids),
         _ => vec![refuse(Value::Null, INVALID_REQUEST, "a JSON-RPC message must be an object".into())],
+    }
+}
+
+/// A message nested past [`MAX_DEPTH`]: a request is refused under its own id (so the client is
+/// not left waiting), a notification or response is logged. The text was not validated as JSON
+/// (that would recurse), so the id is read lexically from the top-level members.
+fn too_deep(body: &[u8], ids: &IdMap) -> Checked {
+    let reason = format!("nested deeper than {MAX_DEPTH} levels");
+    let object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let Some(members) = object.then(|| top_level_members(body).ok()).flatten() else {
+        return refuse(Value::Null, INVALID_REQUEST, reason);
+    };
+    let raw = |key: &str| members.iter().find(|(k, _)| k == key).map(|(_, r)| &body[r.clone()]);
+    let has_method = raw("method").is_some();
+    let id = raw("id").map(|r| classify_id(&String::from_utf8_lossy(r), ids));
+    match id {
+        Some(Ok(IdKind::Plain(id))) if has_method && !id.is_null() => refuse(id, INVALID_REQUEST, reason),
+        Some(Ok(IdKind::Mapped(stand_in))) if has_method => refuse(Value::String(stand_in), INVALID_REQUEST, reason),
+        None if has_method => Checked::Drop(format!("a notification {reason}")),
+        _ if !has_method && (raw("result").is_some() || raw("error").is_some()) => {
+            Checked::Drop(format!("a response {reason}"))
+        }
+        _ => refuse(Value::Null, INVALID_REQUEST, reason),
     }
 }
 
@@ -334,7 +359,8 @@ fn classify_id(raw: &str, ids: &IdMap) -> Result<IdKind, String> {
     }
 }
 
-/// The top-level members of an object (already known to be valid JSON): key and raw value range.
+/// The top-level members of an object: key and raw value range. The text is valid JSON, or (for
+/// a message nested too deep) at least lexically whole; anything else is an error, never a panic.
 /// Refuses duplicate keys, which would make the message ambiguous.
 fn top_level_members(body: &[u8]) -> Result<Vec<(String, Range<usize>)>, String> {
     let mut members: Vec<(String, Range<usize>)> = Vec::new();
@@ -355,7 +381,11 @@ fn top_level_members(body: &[u8]) -> Result<Vec<(String, Range<usize>)>, String>
         }
         let key_end = value_end(body, i);
         let key: String = serde_json::from_slice(&body[i..key_end]).map_err(|e| e.to_string())?;
-        i = skip_ws(key_end) + 1; // past `:`
+        i = skip_ws(key_end);
+        if body.get(i) != Some(&b':') {
+            return Err("expected `:` after a key".into());
+        }
+        i += 1;
         let start = skip_ws(i);
         let end = value_end(body, start);
         if !seen.insert(key.clone()) {
@@ -368,6 +398,9 @@ fn top_level_members(body: &[u8]) -> Result<Vec<(String, Range<usize>)>, String>
 
 /// End of the JSON value starting at `start` (the text is known to be valid).
 fn value_end(body: &[u8], start: usize) -> usize {
+    if start >= body.len() {
+        return body.len();
+    }
     match body.get(start) {
         Some(b'"' | b'{' | b'[') => {
             let mut scan = Scan::default();
@@ -543,9 +576,29 @@ mod tests {
         assert!(ids.restore(answer.as_bytes()).unwrap().ends_with(b"123456789012345678901234567890}"));
         assert_eq!(code_and_id(&one("[]", &ids)), (INVALID_REQUEST, Value::Null));
         assert_eq!(code_and_id(&one("42", &ids)), (INVALID_REQUEST, Value::Null));
+        let nest = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        // A request nested too deep is refused under its own id, wherever the id sits.
+        for (depth, id_first) in [(5000, false), (120, true), (200_000, true)] {
+            let deep = if id_first {
+                format!(r#"{{"jsonrpc":"2.0","id":1,"method":"a","params":{}}}"#, nest(depth))
+            } else {
+                format!(r#"{{"jsonrpc":"2.0","method":"a","params":{},"id":1}}"#, nest(depth))
+            };
+            assert_eq!(code_and_id(&one(&deep, &ids)), (INVALID_REQUEST, json!(1)), "{depth}");
+        }
         let deep =
-            format!(r#"{{"jsonrpc":"2.0","id":1,"method":"a","params":{}{}}}"#, "[".repeat(5000), "]".repeat(5000));
-        assert_eq!(code_and_id(&one(&deep, &ids)), (INVALID_REQUEST, Value::Null));
+            format!(r#"{{"jsonrpc":"2.0","method":"a","params":{},"id":123456789012345678901234567890}}"#, nest(300));
+        let (_, stand_in) = code_and_id(&one(&deep, &ids));
+        let answer = format!(r#"{{"jsonrpc":"2.0","error":{{}},"id":{stand_in}}}"#);
+        assert!(ids.restore(answer.as_bytes()).unwrap().ends_with(b"123456789012345678901234567890}"));
+        // A deep notification or response is only logged; a deep text with no readable id gets null.
+        let note = format!(r#"{{"jsonrpc":"2.0","method":"a","params":{}}}"#, nest(500));
+        assert!(matches!(one(&note, &ids), Checked::Drop(_)));
+        let response = format!(r#"{{"jsonrpc":"2.0","id":4,"result":{}}}"#, nest(500));
+        assert!(matches!(one(&response, &ids), Checked::Drop(_)));
+        for garbage in [format!("{{{}:1}}", nest(300)), format!(r#"{{"id" 1,"x":{}}}"#, nest(300)), nest(300)] {
+            assert_eq!(code_and_id(&one(&garbage, &ids)), (INVALID_REQUEST, Value::Null), "{garbage:.40}");
+        }
         assert_eq!(code_and_id(&one("{nope", &ids)), (PARSE_ERROR, Value::Null));
     }
 
