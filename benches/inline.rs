@@ -577,6 +577,9 @@ fn client_trace(
     fig.unanswered = sent.len() - answers.len() - fig.cancelled - fig.errors;
     fig.upstream = fake.settled_records(before, Duration::from_secs(2)).len();
 
+    // SWITCHBOARD_BENCH_KEYLOG=path appends one line per keystroke here too: what was typed, what
+    // the client had to show before the next keystroke.
+    let mut keylog = std::env::var_os("SWITCHBOARD_BENCH_KEYLOG").map(|p| (p, String::new()));
     for k in 0..keys.len() {
         let next = times[k + 1];
         fig.ghost += usize::from(answers.iter().any(|a| a.key == k && a.at < next && a.ghost.is_some()));
@@ -587,10 +590,28 @@ fn client_trace(
             let typed: String = keys[a.key + 1..=k].concat();
             a.ghost.as_deref().is_some_and(|g| g.len() > typed.len() && g.starts_with(&typed))
         });
+        let own = answers.iter().any(|a| a.key == k && a.at < next && a.ghost.is_some());
         fig.shown += usize::from(match client {
-            Client::VsCode { .. } => answers.iter().any(|a| a.key == k && a.at < next && a.ghost.is_some()),
+            Client::VsCode { .. } => own,
             Client::Neovim => consistent,
         });
+        if let Some((_, log)) = keylog.as_mut() {
+            let _ = writeln!(
+                log,
+                "{}\t{k}\t{:?}\town={own}\tconsistent={consistent}\tlast={:?}",
+                client.label(),
+                keys[k],
+                shown.map(|a| (a.key, a.ghost.as_deref().unwrap_or_default())),
+            );
+        }
+    }
+    if let Some((path, log)) = keylog {
+        use std::io::Write as _;
+        let _ = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(log.as_bytes()));
     }
     s.lsp.notify("textDocument/didClose", json!({"textDocument": {"uri": uri}}));
     fig

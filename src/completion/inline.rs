@@ -762,7 +762,7 @@ pub fn syntax_gate(view: &DocView, offset: usize, replace_after: usize, text: &s
     let top = crate::syntax::goto_child_holding(&mut cursor, start, end, false).then(|| cursor.node());
     let small = |r: &Range<usize>| r.end - r.start <= STANDALONE_ITEM_BYTES && (r.end - r.start) * 4 < len;
     let lang = tree.lang;
-    let mut item = top.map_or(start..start, |c| c.byte_range());
+    let mut item = top.map_or_else(|| unfinished_before(view, tree, start).unwrap_or(start..start), |c| c.byte_range());
     if !small(&item)
         && let Some(nested) = top.and_then(|t| standalone_within(t, start, end, &lang.standalone))
         && small(&nested)
@@ -807,6 +807,24 @@ pub fn syntax_gate(view: &DocView, offset: usize, replace_after: usize, text: &s
         }
     }
     None
+}
+
+/// In the blank space after the last top-level item, when that item is unfinished (`"range": {`
+/// and Enter with nothing below, as at the end of a file being written): no node holds the cursor,
+/// yet a suggestion there continues that item rather than starting a new one, so it is judged
+/// inside it. Returns the item's start up to `start`.
+fn unfinished_before(view: &DocView, tree: &SyntaxTree, start: usize) -> Option<Range<usize>> {
+    const MAX_BLANK: usize = 4096;
+    let from = start.saturating_sub(MAX_BLANK);
+    let blank = crate::syntax::slice(&view.rope, from..start);
+    // The last byte before the blank (none within reach: nothing to continue).
+    let last = from + blank.trim_end().len().checked_sub(1)?;
+    let mut cursor = tree.root().walk();
+    if !crate::syntax::goto_child_holding(&mut cursor, last, last + 1, false) {
+        return None;
+    }
+    let node = cursor.node();
+    (node.has_error() && node.end_byte() <= start).then(|| node.start_byte()..start)
 }
 
 /// Whether a candidate suggestion parses where it would go.
@@ -982,6 +1000,22 @@ mod tests {
             language_id: lang.into(),
         };
         syntax_gate(&view, offset, 0, completion)
+    }
+
+    #[test]
+    fn a_suggestion_after_an_unfinished_last_item_is_judged_inside_it() {
+        // `"range": {` and Enter at the end of a file being written: no node holds the cursor, and
+        // the suggestion continues the open dict (it was judged as top-level code and refused).
+        let py = "import os\n\nclass Edit:\n    def to_lsp(self) -> dict:\n        return {\n            \"range\": {\n                $0";
+        let entry = "\"start\": {\"line\": self.start[0], \"character\": self.start[1]},";
+        assert_eq!(gate("python", py, entry).as_deref(), Some(entry));
+        let ts = "const a = 1;\nexport function lsp() {\n  return {\n    range: {\n      $0";
+        assert_eq!(gate("typescript", ts, "start: { line: 1 },").as_deref(), Some("start: { line: 1 },"));
+        let rs = "fn a() {}\nfn main() {\n    let p = Point {\n        $0";
+        assert_eq!(gate("rust", rs, "x: 1,").as_deref(), Some("x: 1,"));
+        // After a finished item the cursor starts a new one, judged alone as before.
+        assert_eq!(gate("python", "import os\n\n$0", "PIECES = [").as_deref(), Some("PIECES = ["));
+        assert_eq!(gate("python", "import os\n\n$0", "\"start\": 1,"), None);
     }
 
     #[test]

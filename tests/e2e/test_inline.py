@@ -91,6 +91,19 @@ async def test_a_newer_request_supersedes_and_joins_the_stream(launch, fake_open
     assert len(fake_openai.generation_requests) == 1
 
 
+async def test_ghost_text_after_enter_in_an_unclosed_literal_at_the_end_of_the_file(launch, fake_openai):
+    """`"range": {` and Enter with nothing below (no auto-closed bracket): the entry the model
+    suggests continues the open dict and is shown (the syntax gate judged it as top-level code)."""
+    entry = '"start": {"line": self.start[0], "character": self.start[1]},'
+    fake_openai.script(Reply.text(entry))
+    lsp = await start(launch, fake_openai)
+    text = ("class Edit:\n    def to_lsp(self) -> dict:\n        return {\n"
+            '            "range": {\n                ')
+    uri = lsp.open("edit.py", text, language_id="python")
+    items = await lsp.inline(uri, 4, 16)
+    assert [i.insert_text for i in items] == [entry]
+
+
 async def test_divergent_typing_drops_the_stream(launch, fake_openai):
     fake_openai.script(Reply.text("alpha_beta_gamma_delta", chunks=6, delay_ms=400))
     fake_openai.script(Reply.text("zed"))
