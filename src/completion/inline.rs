@@ -56,6 +56,9 @@ const CACHE_WINDOW: usize = 2048;
 /// Top-level items up to this size (and much smaller than their file) are parsed alone by the syntax
 /// gate; otherwise an incremental reparse of the document is cheaper.
 const STANDALONE_ITEM_BYTES: usize = 16 * 1024;
+/// Files up to this size may be reparsed (incrementally, on a copy) to judge a suggestion that no
+/// item holds; past it such a suggestion is judged alone.
+const WHOLE_FILE_GATE_BYTES: usize = 256 * 1024;
 /// How long a speculative (prefetched) stream waits for a request to claim it.
 const PREFETCH_HOLD: Duration = Duration::from_secs(3);
 /// Default for `completion.cancel_grace_ms`: how long a flight whose requests were all cancelled
@@ -763,6 +766,10 @@ pub fn syntax_gate(view: &DocView, offset: usize, replace_after: usize, text: &s
     let small = |r: &Range<usize>| r.end - r.start <= STANDALONE_ITEM_BYTES && (r.end - r.start) * 4 < len;
     let lang = tree.lang;
     let mut item = top.map_or_else(|| unfinished_before(view, tree, start).unwrap_or(start..start), |c| c.byte_range());
+    // No node holds the cursor and no unfinished item before it could be cut out, yet the file has
+    // errors (its root may itself be an ERROR whose children are loose tokens): where the suggestion
+    // goes is not known to be top level, so it is judged in the whole file, when that is cheap.
+    let whole_file = item.is_empty() && len <= WHOLE_FILE_GATE_BYTES && tree.root().has_error();
     if !small(&item)
         && let Some(nested) = top.and_then(|t| standalone_within(t, start, end, &lang.standalone))
         && small(&nested)
@@ -774,7 +781,7 @@ pub fn syntax_gate(view: &DocView, offset: usize, replace_after: usize, text: &s
     // on to fill (`if x {`, `ITEMS = [`): what it leaves open is closed before judging it.
     let before = tree.errors_in(start..end);
     let alone = |unit: Range<usize>| parses_alone(view, unit, start, end, before);
-    let judge: Check<'_> = if small(&item) {
+    let judge: Check<'_> = if small(&item) && !whole_file {
         // A small item in a large file parses alone faster than the file reparses.
         match alone(item.clone()) {
             Some(check) => check,
@@ -812,7 +819,10 @@ pub fn syntax_gate(view: &DocView, offset: usize, replace_after: usize, text: &s
 /// In the blank space after the last top-level item, when that item is unfinished (`"range": {`
 /// and Enter with nothing below, as at the end of a file being written): no node holds the cursor,
 /// yet a suggestion there continues that item rather than starting a new one, so it is judged
-/// inside it. Returns the item's start up to `start`.
+/// inside it. Tree-sitter's recovery may keep only the unfinished item's head in an ERROR node and
+/// lift the statements of its body to the top level, so the item is the nearest top-level node
+/// before the cursor with an error in it, within the size of an item parsed alone. Returns its
+/// start up to `start`.
 fn unfinished_before(view: &DocView, tree: &SyntaxTree, start: usize) -> Option<Range<usize>> {
     const MAX_BLANK: usize = 4096;
     let from = start.saturating_sub(MAX_BLANK);
@@ -823,8 +833,18 @@ fn unfinished_before(view: &DocView, tree: &SyntaxTree, start: usize) -> Option<
     if !crate::syntax::goto_child_holding(&mut cursor, last, last + 1, false) {
         return None;
     }
-    let node = cursor.node();
-    (node.has_error() && node.end_byte() <= start).then(|| node.start_byte()..start)
+    loop {
+        let node = cursor.node();
+        if start.saturating_sub(node.start_byte()) > STANDALONE_ITEM_BYTES {
+            return None;
+        }
+        if node.has_error() {
+            return Some(node.start_byte()..start);
+        }
+        if !cursor.goto_previous_sibling() {
+            return None;
+        }
+    }
 }
 
 /// Whether a candidate suggestion parses where it would go.
@@ -1013,6 +1033,10 @@ mod tests {
         assert_eq!(gate("typescript", ts, "start: { line: 1 },").as_deref(), Some("start: { line: 1 },"));
         let rs = "fn a() {}\nfn main() {\n    let p = Point {\n        $0";
         assert_eq!(gate("rust", rs, "x: 1,").as_deref(), Some("x: 1,"));
+        // The closer of a function whose body tree-sitter lifted to the top level.
+        let body =
+            "fn a() {}\nfn edit(n: usize) -> Result<Edit, Error> {\n    let end = n + 1;\n    Ok(Edit { n, end })\n$0";
+        assert_eq!(gate("rust", body, "}").as_deref(), Some("}"));
         // After a finished item the cursor starts a new one, judged alone as before.
         assert_eq!(gate("python", "import os\n\n$0", "PIECES = [").as_deref(), Some("PIECES = ["));
         assert_eq!(gate("python", "import os\n\n$0", "\"start\": 1,"), None);
