@@ -716,6 +716,12 @@ fn main() {
     // SWITCHBOARD_BENCH_BIN: a prebuilt binary (e.g. one with symbols, for a profiler).
     let bin = std::env::var_os("SWITCHBOARD_BENCH_BIN").map_or_else(binary, std::path::PathBuf::from);
     let began = Instant::now();
+    // How busy the machine was when the run began: the figures move with it.
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -812,7 +818,7 @@ fn main() {
     let _ = write!(
         section,
         "## Inline completions (`cargo bench --bench inline`)\n\n\
-         Measured {} on 2 cores, shared (other builds were running). Command: `cargo bench --bench inline`.\n\n\
+         Measured {} on {cores} cores, load average {load} when the run began. Command: `cargo bench --bench inline`.\n\n\
          The release binary over stdio against a fake OpenAI Responses server on 127.0.0.1 (hand-written HTTP/1.1, \
          keep-alive, TCP_NODELAY, the event sequence of `tests/fixtures/openai-responses-text.sse`) that answers as a \
          perfect model: the rest of the line the user is about to type. Typing traces: {TYPED_LINES} lines of \
