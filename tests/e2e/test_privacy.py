@@ -105,6 +105,26 @@ async def test_inline_sends_no_planted_secret_and_still_completes(launch, fake_o
     assert "def total(items)" in sent, "the code around the cursor still goes"
 
 
+async def test_bare_service_tokens_are_known_by_their_prefixes(launch, fake_openai):
+    """Tokens passed straight to a call, with no name saying key or token: only their formats
+    give them away."""
+    hexdigits = "0123456789abcdef"
+    tokens = ["npm_" + rand(36), "hf_" + rand(34), "SG." + rand(22) + "." + rand(43), "glpat-" + rand(20),
+              "GOCSPX-" + rand(28), "dop_v1_" + rand(64, hexdigits), "shpat_" + rand(32, hexdigits),
+              "SK" + rand(32, hexdigits), "gsk_" + rand(52), "lin_api_" + rand(40)]
+    source = ("def clients():\n" + "".join(f'    c{i} = connect("{t}")\n' for i, t in enumerate(tokens))
+              + "    return \n")
+    fake_openai.script(Reply.text("[c0, c1]"))
+    lsp = await launch(env=openai_env(fake_openai))
+    uri = lsp.open("clients.py", source, language_id="python")
+    items = await lsp.inline(uri, len(tokens) + 1, 11)
+    assert [i.insert_text for i in items] == ["[c0, c1]"]
+    sent = fake_openai.generation_requests[0].body
+    for t in tokens:
+        assert t.encode() not in sent, f"{t[:8]}... reached the inline provider"
+    assert len(PLACEHOLDER.findall(sent.decode())) >= len(tokens)
+
+
 async def test_popup_sends_no_planted_secret(launch, fake_openai):
     p = Planted()
     fake_openai.script(Reply.text("sum(items)"))
