@@ -112,8 +112,11 @@ async def test_bare_service_tokens_are_known_by_their_prefixes(launch, fake_open
     tokens = ["npm_" + rand(36), "hf_" + rand(34), "SG." + rand(22) + "." + rand(43), "glpat-" + rand(20),
               "GOCSPX-" + rand(28), "dop_v1_" + rand(64, hexdigits), "shpat_" + rand(32, hexdigits),
               "SK" + rand(32, hexdigits), "gsk_" + rand(52), "lin_api_" + rand(40)]
-    source = ("def clients():\n" + "".join(f'    c{i} = connect("{t}")\n' for i, t in enumerate(tokens))
-              + "    return \n")
+    azure = rand(86) + "=="
+    lines = [f'    c{i} = connect("{t}")\n' for i, t in enumerate(tokens)]
+    lines.append(f'    blob = connect("DefaultEndpointsProtocol=https;AccountName=a;AccountKey={azure};")\n')
+    tokens.append(azure)
+    source = "def clients():\n" + "".join(lines) + "    return \n"
     fake_openai.script(Reply.text("[c0, c1]"))
     lsp = await launch(env=openai_env(fake_openai))
     uri = lsp.open("clients.py", source, language_id="python")
