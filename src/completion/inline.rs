@@ -800,7 +800,14 @@ pub fn syntax_gate(view: &DocView, offset: usize, replace_after: usize, text: &s
         .and_then(|t| standalone_within(t, start, end, &lang.standalone_statements))
         .filter(|r| small(r) && item.start <= r.start && r.end <= item.end && r.len() < item.len())
         .and_then(alone);
-    let passes = |candidate: &str| statement.as_ref().is_some_and(|quick| quick(candidate)) || judge(candidate);
+    // Where no node holds the cursor, what parses alone as new top-level code passes as well as
+    // what continues the unfinished item before it (or fits the whole file).
+    let fresh = (top.is_none() && (!item.is_empty() || whole_file)).then(|| alone(start..start)).flatten();
+    let passes = |candidate: &str| {
+        statement.as_ref().is_some_and(|quick| quick(candidate))
+            || fresh.as_ref().is_some_and(|alone| alone(candidate))
+            || judge(candidate)
+    };
     if passes(text) {
         return Some(text.to_owned());
     }
@@ -1037,6 +1044,12 @@ mod tests {
         let body =
             "fn a() {}\nfn edit(n: usize) -> Result<Edit, Error> {\n    let end = n + 1;\n    Ok(Edit { n, end })\n$0";
         assert_eq!(gate("rust", body, "}").as_deref(), Some("}"));
+        // After an unrelated broken item, new top-level code still passes.
+        let broken = "import os\n\ndef broken(:\n    pass\n\n$0";
+        assert_eq!(
+            gate("python", broken, "def total(xs):\n    return sum(xs)").as_deref(),
+            Some("def total(xs):\n    return sum(xs)")
+        );
         // After a finished item the cursor starts a new one, judged alone as before.
         assert_eq!(gate("python", "import os\n\n$0", "PIECES = [").as_deref(), Some("PIECES = ["));
         assert_eq!(gate("python", "import os\n\n$0", "\"start\": 1,"), None);
