@@ -832,7 +832,8 @@ pub fn syntax_gate(view: &DocView, offset: usize, replace_after: usize, text: &s
 /// start up to `start`.
 fn unfinished_before(view: &DocView, tree: &SyntaxTree, start: usize) -> Option<Range<usize>> {
     const MAX_BLANK: usize = 4096;
-    let from = start.saturating_sub(MAX_BLANK);
+    // On a character boundary, so that the slice starts exactly there.
+    let from = view.rope.char_to_byte(view.rope.byte_to_char(start.saturating_sub(MAX_BLANK)));
     let blank = crate::syntax::slice(&view.rope, from..start);
     // The last byte before the blank (none within reach: nothing to continue).
     let last = from + blank.trim_end().len().checked_sub(1)?;
@@ -1029,6 +1030,60 @@ mod tests {
         syntax_gate(&view, offset, 0, completion)
     }
 
+    /// Pieces of code random documents and suggestions are made of: brackets and quotes left
+    /// open or closed, blank lines, multibyte text.
+    const PIECES: &[&str] = &[
+        "fn f() {",
+        "}",
+        "(",
+        ")",
+        "[",
+        "]",
+        "{",
+        "\"",
+        "'",
+        "\n",
+        "\n\n    ",
+        "    ",
+        "let x = 1;",
+        "x: 1,",
+        "def g(:",
+        "return {",
+        "\"k\": [1, 2],",
+        "é",
+        "😀",
+        "// c\n",
+        "# c\n",
+        "class A:\n    ",
+        "`",
+        "=>",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 200, ..Default::default() })]
+
+        /// Whatever the document, cursor and suggestion, the gate answers (never panics) with the
+        /// suggestion or a prefix of it cut at a line end.
+        #[test]
+        fn the_gate_survives_any_document_cursor_and_suggestion(
+            doc in proptest::collection::vec(0usize..PIECES.len(), 0..40),
+            cursor in 0usize..400,
+            suggestion in proptest::collection::vec(0usize..PIECES.len(), 1..8),
+            lang in 0usize..3,
+        ) {
+            let text: String = doc.iter().map(|&i| PIECES[i]).collect();
+            let mut at = cursor.min(text.len());
+            while !text.is_char_boundary(at) {
+                at -= 1;
+            }
+            let fixture = format!("{}$0{}", &text[..at], &text[at..]);
+            let candidate: String = suggestion.iter().map(|&i| PIECES[i]).collect();
+            if let Some(kept) = gate(["rust", "python", "typescript"][lang], &fixture, &candidate) {
+                proptest::prop_assert!(candidate.starts_with(&kept), "{kept:?} is not a prefix of {candidate:?}");
+            }
+        }
+    }
+
     #[test]
     fn a_suggestion_after_an_unfinished_last_item_is_judged_inside_it() {
         // `"range": {` and Enter at the end of a file being written: no node holds the cursor, and
@@ -1044,6 +1099,14 @@ mod tests {
         let body =
             "fn a() {}\nfn edit(n: usize) -> Result<Edit, Error> {\n    let end = n + 1;\n    Ok(Edit { n, end })\n$0";
         assert_eq!(gate("rust", body, "}").as_deref(), Some("}"));
+        // Blank space reached from past the 4 KiB window, through multibyte text.
+        let wide = format!(
+            "// {}\nfn edit() {{\n    let s = \"{}\";\n{}$0",
+            "é".repeat(3000),
+            "ü".repeat(2100),
+            " ".repeat(4095)
+        );
+        assert!(gate("rust", &wide, "}").is_some_and(|k| "}".starts_with(&k)));
         // After an unrelated broken item, new top-level code still passes.
         let broken = "import os\n\ndef broken(:\n    pass\n\n$0";
         assert_eq!(
