@@ -163,6 +163,10 @@ async def test_hostile_contents_and_failing_upstreams(switchboard_bin, tmp_path,
     for d in (ws, home, xdg):
         d.mkdir()
     (ws / "a.rs").write_text("fn helper(x: i32) -> i32 { x }\n")
+    # An action against a hanging upstream would wait minutes by default: cut every call at 2 s.
+    (xdg / "switchboard").mkdir()
+    (xdg / "switchboard" / "config.toml").write_text(
+        "[providers.codex.inline_timeouts]\ntotal_ms = 2000\n[providers.claude.action_timeouts]\ntotal_ms = 2000\n")
     env = clean_env(home, xdg, {"OPENAI_BASE_URL": fake_openai.base_url, "OPENAI_API_KEY": fake_openai.api_key,
                                 "ANTHROPIC_BASE_URL": fake_anthropic.base_url, "ANTHROPIC_API_KEY": fake_anthropic.api_key})
     log = tmp_path / "server.log"
